@@ -1,0 +1,1 @@
+"""Digests: which articles to send, how they read, and how they are delivered."""

@@ -1,0 +1,293 @@
+"""The Prefect layer: flows `poll-feeds`, `send-digest` and `retrain-classifier` over the plain steps.
+
+Tasks sit at I/O boundaries only (one per feed fetch, one per feed's batch of pages, one
+classification batch per run): a task per article would cost more than the work itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from prefect import flow, get_run_logger, serve, task
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
+from prefect.cache_policies import NO_CACHE
+from prefect.schedules import Cron, Interval
+
+import classifiers
+from alerts.send import DeliveryError
+from flows import poll as steps
+from flows.digest import deliver_digest, prepare_digest
+from flows.fetch import FetchError, FetchResult, make_client
+from flows.modelstore import load_current_model, retrain
+from flows.parse import Entry, FeedParseError
+from flows.report import digest_preview_markdown, poll_summary_markdown
+from flows.settings import Settings, load_settings
+from flows.workers import WorkerPool
+from storage import feeds as feed_store
+from storage import open_database, transaction
+from storage.articles import save_classifications, unclassified_articles
+from storage.feeds import iso
+from storage.runs import record_run
+
+
+def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Retry timeouts, dropped connections and 5xx; never 4xx, blocked addresses or parse errors."""
+    try:
+        state.result()
+    except FetchError as error:
+        return error.transient
+    except Exception:
+        return False
+    return False
+
+
+@task(name="fetch-feed", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_transient,
+      cache_policy=NO_CACHE, task_run_name="fetch {feed[name]}")
+def fetch_feed_task(http: Any, feed: dict, settings: Settings) -> FetchResult:
+    return steps.fetch_feed(http, feed, settings)
+
+
+@task(name="fetch-articles", cache_policy=NO_CACHE, task_run_name="articles of {feed_name}")
+def fetch_articles_task(
+    http: Any, pool: WorkerPool, entries: list[Entry], feed_url: str, feed_name: str, settings: Settings,
+    now: datetime, limiter: steps.HostLimiter, progress: Any,
+) -> list[dict]:
+    return steps.fetch_articles(http, pool, entries, feed_url, settings, now, limiter, progress)
+
+
+@task(name="classify", cache_policy=NO_CACHE)
+def classify_task(model: Any, articles: list[dict], now: datetime) -> list[dict]:
+    return steps.classification_rows(model, articles, now)
+
+
+class Progress:
+    """A progress bar in the Prefect UI, updated at most every 5 % to spare the API."""
+
+    def __init__(self, key: str, total: int):
+        self.total = max(total, 1)
+        self.done = 0
+        self.shown = 0.0
+        self.artifact = create_progress_artifact(0.0, key=key, description="articles fetched and extracted")
+
+    def advance(self, _done: int, _total: int) -> None:
+        self.done += 1
+        share = 100.0 * self.done / self.total
+        if share - self.shown >= 5 or self.done == self.total:
+            self.shown = share
+            update_progress_artifact(self.artifact, min(share, 100.0))
+
+
+@flow(name="poll-feeds", log_prints=True)
+def poll_feeds(config: str | None = None, only: list[str] | None = None) -> dict:
+    """Poll the due feeds: fetch, parse, fetch and extract new pages, classify, store."""
+    logger = get_run_logger()
+    started = datetime.now(UTC)
+    settings = load_settings(config)
+    db = open_database(settings.storage.path)
+    feed_store.sync_feeds(db, ((f.url, f.name) for f in settings.feeds), started)
+    due = feed_store.due_feeds(db, started, only)
+    logger.info("%d feed(s) due out of %d configured", len(due), len(settings.feeds))
+    reports: dict[str, steps.FeedReport] = {f["url"]: steps.FeedReport(f["url"], f["name"]) for f in due}
+    harvested: list[tuple[dict, FetchResult, list[dict], int]] = []
+    with make_client(settings.fetch.user_agent, settings.fetch.connect_timeout) as http, \
+            WorkerPool(settings.fetch.worker_processes, settings.fetch.work_timeout) as pool:
+        fetches = {f["url"]: fetch_feed_task.submit(http, f, settings) for f in due}
+        pending = []
+        for feed in due:
+            parsed_entries = _fetch_and_parse(db, pool, feed, fetches[feed["url"]], settings, started,
+                                              reports[feed["url"]], logger)
+            if parsed_entries is not None:
+                pending.append((feed, *parsed_entries))
+        limiter = steps.HostLimiter(settings.fetch.per_host_concurrency, settings.fetch.page_concurrency)
+        progress = Progress("poll-progress", sum(len(new) for _, _, new, _ in pending))
+        article_futures = [
+            (feed, result, seen, fetch_articles_task.submit(http, pool, new, feed["url"], feed["name"], settings,
+                                                             started, limiter, progress.advance))
+            for feed, result, new, seen in pending
+        ]
+        for feed, result, seen, future in article_futures:
+            harvested.append((feed, result, future.result(), seen))
+    all_articles = [article for _, _, articles, _ in harvested for article in articles]
+    rows, model_problem = _classify(settings, db, all_articles, started, logger)
+    for feed, result, articles, seen in harvested:
+        report = reports[feed["url"]]
+        inserted = steps.store_feed_poll(db, feed, result, articles, rows, settings, started, seen)
+        relevant = {row["article_id"] for row in rows if row["relevant"]}
+        report.stored = len(inserted)
+        report.relevant_ids = [article for article in inserted if article in relevant]
+        report.fallbacks = sum(1 for a in articles if a["extraction_status"] != "ok")
+        report.moved_to = result.moved_permanently_to or ""
+        if report.outcome == "pending":
+            report.outcome = "new" if inserted else "no_new"
+    backlog = _classify_backlog(settings, db, started, logger) if model_problem is None else 0
+    summary = _finish_poll(db, settings, started, list(reports.values()), model_problem, backlog)
+    return summary
+
+
+def _fetch_and_parse(db, pool, feed, future, settings, now, report, logger):
+    """(result, new entries, entries seen) for a feed with new entries, else None (report filled)."""
+    try:
+        result = future.result()
+    except (FetchError, FeedParseError) as error:
+        _fail(db, feed, error, settings, now, report, logger)
+        return None
+    if result.not_modified or (result.content and steps.body_hash(result.content) == feed.get("body_hash")):
+        report.outcome = "not_modified" if result.not_modified else "unchanged"
+        steps.store_feed_poll(db, feed, result, [], [], settings, now, 0)
+        return None
+    try:
+        parsed = steps.parse_fetched(pool, result, settings, now)
+    except FeedParseError as error:
+        _fail(db, feed, error, settings, now, report, logger)
+        return None
+    new = steps.select_new(db, parsed.entries)
+    report.entries, report.new = len(parsed.entries), len(new)
+    report.warning = parsed.warning or ""
+    report.skipped = parsed.skipped
+    if parsed.warning:
+        logger.warning("%s: %s", feed["url"], parsed.warning)
+    if not new:
+        report.outcome = "no_new"
+        steps.store_feed_poll(db, feed, result, [], [], settings, now, len(parsed.entries))
+        return None
+    return result, new, len(parsed.entries)
+
+
+def _fail(db, feed, error, settings, now, report, logger) -> None:
+    row = steps.record_feed_failure(db, feed, error, settings, now)
+    report.outcome, report.error_kind, report.error = "failed", error.kind, error.message
+    logger.warning("feed %s failed (%s): %s; next try %s", feed["url"], error.kind, error.message,
+                   row.get("next_poll_at"))
+
+
+def _classify(settings, db, articles, now, logger) -> tuple[list[dict], str | None]:
+    """Classify this run's articles; if the model cannot load they are stored unclassified."""
+    if not articles:
+        return [], None
+    try:
+        model = load_current_model(settings, db)
+    except classifiers.ModelFileError as error:
+        logger.error("classifier unavailable, articles stored unclassified: %s", error)
+        return [], str(error)
+    return classify_task(model, articles, now), None
+
+
+def _classify_backlog(settings: Settings, db: Any, now: datetime, logger: logging.Logger) -> int:
+    """Articles a previous run stored unclassified (their model was refused) are classified now."""
+    backlog = unclassified_articles(db)
+    if not backlog:
+        return 0
+    try:
+        model = load_current_model(settings, db)
+    except classifiers.ModelFileError:
+        return 0
+    rows = classify_task(model, backlog, now)
+    with transaction(db):
+        save_classifications(db, rows)
+        for article in backlog:
+            db.execute("UPDATE articles SET lang = ? WHERE id = ?", [article["lang"], article["id"]])
+    logger.info("classified %d article(s) left unclassified by an earlier run", len(rows))
+    return len(rows)
+
+
+def _finish_poll(db, settings, started, reports, model_problem, backlog) -> dict:
+    finished = datetime.now(UTC)
+    markdown = poll_summary_markdown(db, reports, started, finished, model_problem, backlog)
+    create_markdown_artifact(markdown, key="poll-summary", description="feeds polled, failures and new matches")
+    totals = {
+        "feeds": len(reports),
+        "failed": sum(r.outcome == "failed" for r in reports),
+        "stored": sum(r.stored for r in reports),
+        "relevant": sum(len(r.relevant_ids) for r in reports),
+        "fallbacks": sum(r.fallbacks for r in reports),
+        "backlog_classified": backlog,
+        "model_problem": model_problem,
+        "per_feed": {r.url: {"outcome": r.outcome, "stored": r.stored, "relevant": len(r.relevant_ids),
+                             "error": r.error} for r in reports},
+    }
+    status = "completed" if not model_problem else "degraded"
+    record_run(db, "poll", iso(started), iso(finished), status, totals)
+    return totals
+
+
+@flow(name="send-digest", log_prints=True)
+def send_digest(config: str | None = None, dry_run: bool = False) -> dict:
+    """Email the relevant articles not sent yet (or write them to the outbox); mark them only on success."""
+    logger = get_run_logger()
+    now = datetime.now(UTC).astimezone()
+    settings = load_settings(config)
+    db = open_database(settings.storage.path)
+    prepared = prepare_digest(db, settings, now)
+    if prepared is None:
+        create_markdown_artifact("# Digest\n\nNothing new since the last digest.", key="digest-preview",
+                                 description="what the digest would contain")
+        logger.info("nothing new to send")
+        return {"stories": 0, "sent": False}
+    outcome: dict[str, Any] = {"stories": prepared.story_count, "articles": len(prepared.item_ids),
+                               "subject": prepared.subject, "sent": False, "dry_run": dry_run}
+    if not dry_run:
+        try:
+            digest_id, delivery = deliver_digest(db, settings, prepared, now)
+        except DeliveryError as error:
+            outcome["error"] = str(error)
+            create_markdown_artifact(digest_preview_markdown(prepared, outcome), key="digest-preview")
+            record_run(db, "digest", iso(now), iso(datetime.now(UTC)), "failed", outcome)
+            raise
+        outcome.update(sent=True, digest_id=digest_id, transport=delivery.transport, path=delivery.path,
+                       message_id=delivery.message_id, refused=delivery.refused)
+        if delivery.refused:
+            logger.warning("some recipients were refused: %s", delivery.refused)
+        logger.info("digest %s sent via %s%s", digest_id, delivery.transport,
+                    f" to {delivery.path}" if delivery.path else "")
+    create_markdown_artifact(digest_preview_markdown(prepared, outcome), key="digest-preview",
+                             description="the digest as sent")
+    record_run(db, "digest", iso(now), iso(datetime.now(UTC)), "completed", outcome)
+    return outcome
+
+
+@flow(name="retrain-classifier", log_prints=True)
+def retrain_classifier(config: str | None = None, force: bool = False) -> dict:
+    """Fit a new model on the starter corpus plus analysts' labels; promote it only if not worse."""
+    logger = get_run_logger()
+    started = datetime.now(UTC)
+    settings = load_settings(config)
+    db = open_database(settings.storage.path)
+    outcome = retrain(db, settings, started, force=force)
+    create_markdown_artifact(outcome.markdown, key="model-report", description="held-out evaluation")
+    logger.info("model %s %s: %s", outcome.version, "promoted" if outcome.promoted else "kept aside",
+                outcome.reason)
+    summary = {"version": outcome.version, "path": str(outcome.path), "promoted": outcome.promoted,
+               "reason": outcome.reason, "labels": outcome.label_count}
+    record_run(db, "retrain", iso(started), iso(datetime.now(UTC)), "completed", summary)
+    return summary
+
+
+@flow(name="poll-and-digest")
+def poll_and_digest(config: str | None = None) -> dict:
+    return {"poll": poll_feeds(config), "digest": send_digest(config)}
+
+
+def serve_schedules(config: str | None) -> None:
+    """Run the schedules from the config until interrupted; runs of one deployment never overlap."""
+    settings = load_settings(config)
+    parameters = {"config": config}
+    schedule = settings.schedule
+    poll = poll_feeds.to_deployment(
+        name="every-poll-interval", parameters=parameters, concurrency_limit=1,
+        schedule=Interval(timedelta(minutes=schedule.poll_every_minutes), timezone=schedule.timezone),
+    )
+    digest = send_digest.to_deployment(
+        name="daily", parameters=parameters, concurrency_limit=1,
+        schedule=Cron(schedule.digest_cron, timezone=schedule.timezone),
+    )
+    retrain_deployment = retrain_classifier.to_deployment(
+        name="on-demand", parameters=parameters, concurrency_limit=1,
+    )
+    serve(poll, digest, retrain_deployment)
+

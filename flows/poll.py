@@ -1,0 +1,230 @@
+"""One poll of one feed, as plain functions: fetch, parse, pick the new entries, fetch and extract
+their pages, classify, store. The Prefect flow in `flows.pipeline` wraps these."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import sqlite_utils
+
+from flows.extract import Extraction, choose_text, extract_page, is_extractable
+from flows.fetch import FEED_ACCEPT, FetchError, FetchLimits, FetchResult, fetch
+from flows.guard import AddressPolicy
+from flows.parse import Entry, FeedParseError, ParsedFeed, parse_feed
+from flows.settings import Settings
+from flows.workers import WorkerPool, WorkFailed
+from storage import feeds as feed_store
+from storage import transaction
+from storage.articles import article_id, insert_articles, known_ids, save_classifications
+from storage.feeds import FeedFailure, iso
+
+
+@dataclass
+class FeedReport:
+    """What happened to one feed in one poll: the row of the poll summary."""
+
+    url: str
+    name: str
+    outcome: str = "pending"  # new, no_new, not_modified, unchanged, failed
+    entries: int = 0
+    new: int = 0
+    stored: int = 0
+    relevant_ids: list[str] = field(default_factory=list)
+    fallbacks: int = 0
+    error_kind: str = ""
+    error: str = ""
+    warning: str = ""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    moved_to: str = ""
+
+
+def policy_from(settings: Settings) -> AddressPolicy:
+    return AddressPolicy.from_settings(settings.fetch.allow_private_networks, settings.fetch.allowed_networks)
+
+
+def feed_limits(settings: Settings) -> FetchLimits:
+    f = settings.fetch
+    return FetchLimits(f.max_feed_bytes, f.connect_timeout, f.request_deadline, f.max_redirects)
+
+
+def page_limits(settings: Settings) -> FetchLimits:
+    f = settings.fetch
+    return FetchLimits(f.max_page_bytes, f.connect_timeout, f.request_deadline, f.max_redirects)
+
+
+def poll_interval(settings: Settings) -> timedelta:
+    return timedelta(minutes=settings.schedule.poll_every_minutes)
+
+
+def fetch_feed(http: httpx.Client, feed: dict, settings: Settings) -> FetchResult:
+    """Conditional GET of one feed; raises FetchError."""
+    return fetch(
+        http, feed["url"], feed_limits(settings), policy_from(settings),
+        accept=FEED_ACCEPT, etag=feed.get("etag"), last_modified=feed.get("last_modified"),
+    )
+
+
+def body_hash(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def parse_fetched(pool: WorkerPool, result: FetchResult, settings: Settings, now: datetime) -> ParsedFeed:
+    """Parse in a worker process; a hang or blow-up becomes a FeedParseError."""
+    try:
+        return pool.run(
+            parse_feed, result.content, result.final_url,
+            content_type=result.content_type, max_entries=settings.fetch.max_entries_per_feed, now=now,
+        )
+    except WorkFailed as error:
+        kind = error.kind if error.kind in ("not_feed", "parse") else "parse"
+        raise FeedParseError(kind, f"{result.final_url}: parsing failed: {error.message}") from error
+
+
+def select_new(db: sqlite_utils.Database, entries: Sequence[Entry]) -> list[Entry]:
+    """Entries whose canonical URL (or dedupe key) is not stored yet."""
+    ids = [article_id(entry.canonical) for entry in entries]
+    known = known_ids(db, ids, [entry.dedupe_key for entry in entries])
+    return [e for e, i in zip(entries, ids, strict=True) if i not in known and e.dedupe_key not in known]
+
+
+class HostLimiter:
+    """At most `total` page requests in flight, and at most `per_host` to any one host."""
+
+    def __init__(self, per_host: int, total: int):
+        self._total = threading.BoundedSemaphore(max(1, total))
+        self._lock = threading.Lock()
+        self._hosts: dict[str, threading.BoundedSemaphore] = defaultdict(
+            lambda: threading.BoundedSemaphore(max(1, per_host))
+        )
+
+    @contextmanager
+    def slot(self, url: str) -> Iterator[None]:
+        with self._lock:
+            host = self._hosts[(urlsplit(url).hostname or "").lower()]
+        with host, self._total:
+            yield
+
+
+def fetch_article(
+    http: httpx.Client, pool: WorkerPool, entry: Entry, settings: Settings, limiter: HostLimiter
+) -> Extraction:
+    """Fetch and extract one page; every failure falls back to the feed's summary with a note."""
+    try:
+        with limiter.slot(entry.link):
+            page = fetch(http, entry.link, page_limits(settings), policy_from(settings))
+    except FetchError as error:
+        return choose_text(None, entry.summary, f"page fetch failed ({error.kind}: {error.message})")
+    if not is_extractable(page.content_type):
+        kind = page.content_type.split(";")[0] or "unknown type"
+        return Extraction(status="skipped", text=entry.summary, note=f"not an HTML page ({kind}); kept the feed summary")
+    try:
+        extracted = pool.run(extract_page, page.content, page.content_type, page.final_url)
+    except WorkFailed as error:
+        return choose_text(None, entry.summary, f"extraction failed ({error.kind}: {error.message})")
+    return choose_text(extracted, entry.summary)
+
+
+def fetch_articles(
+    http: httpx.Client,
+    pool: WorkerPool,
+    entries: Sequence[Entry],
+    feed_url: str,
+    settings: Settings,
+    now: datetime,
+    limiter: HostLimiter | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[dict]:
+    """Fetch and extract pages concurrently (global and per-host limits); one article dict per entry."""
+    limiter = limiter or HostLimiter(settings.fetch.per_host_concurrency, settings.fetch.page_concurrency)
+    done = 0
+    lock = threading.Lock()
+
+    def work(entry: Entry) -> dict:
+        nonlocal done
+        extraction = fetch_article(http, pool, entry, settings, limiter)
+        with lock:
+            done += 1
+            if progress:
+                progress(done, len(entries))
+        return article_record(entry, extraction, feed_url, now)
+
+    with ThreadPoolExecutor(max_workers=max(1, settings.fetch.page_concurrency)) as executor:
+        return list(executor.map(work, entries))
+
+
+def article_record(entry: Entry, extraction: Extraction, feed_url: str, now: datetime) -> dict[str, Any]:
+    identifier = article_id(entry.canonical)
+    return {
+        "id": identifier,
+        "url": entry.link,
+        "feed_url": feed_url,
+        "guid": entry.guid,
+        "dedupe_key": entry.dedupe_key,
+        "title": entry.title or extraction.title,
+        "author": entry.author or extraction.author,
+        "published": entry.published or (extraction.date or None),
+        "fetched_at": iso(now),
+        "lang": "",
+        "text": extraction.text,
+        "summary": entry.summary,
+        "extraction_status": extraction.status,
+        "extraction_note": extraction.note,
+        "fingerprint": None,
+        "cluster_id": identifier,
+    }
+
+
+def classification_rows(model: Any, articles: Sequence[dict], now: datetime) -> list[dict]:
+    """Classify a batch (with evidence) and shape the rows for storage; sets each article's lang."""
+    if not articles:
+        return []
+    docs = [{"title": a["title"] or "", "text": a["text"] or ""} for a in articles]
+    rows = []
+    for article, result in zip(articles, model.classify(docs, explain=True), strict=True):
+        article["lang"] = result["lang"]
+        rows.append({"article_id": article["id"], "classified_at": iso(now), **result})
+    return rows
+
+
+def store_feed_poll(
+    db: sqlite_utils.Database,
+    feed: dict,
+    result: FetchResult,
+    articles: Sequence[dict],
+    classifications: Sequence[dict],
+    settings: Settings,
+    now: datetime,
+    entries_seen: int,
+) -> list[str]:
+    """Articles, their classifications and the feed's health in one transaction; returns inserted ids."""
+    with transaction(db):
+        inserted = insert_articles(db, articles)
+        fresh = set(inserted)
+        save_classifications(db, [row for row in classifications if row["article_id"] in fresh])
+        feed_store.record_success(
+            db, feed["url"], now, poll_interval(settings),
+            status=result.status, etag=result.headers.get("etag"),
+            last_modified=result.headers.get("last-modified"),
+            body_hash=body_hash(result.content) if result.content else None,
+            entries_seen=entries_seen, articles_stored=len(inserted),
+        )
+    if result.moved_permanently_to:
+        feed_store.move_feed(db, feed["url"], result.moved_permanently_to)
+    return inserted
+
+
+def record_feed_failure(
+    db: sqlite_utils.Database, feed: dict, error: FetchError | FeedParseError, settings: Settings, now: datetime
+) -> dict:
+    failure = FeedFailure(error.kind, error.message, getattr(error, "retry_after", None))
+    return feed_store.record_failure(db, feed["url"], now, poll_interval(settings), failure)

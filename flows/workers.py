@@ -1,0 +1,136 @@
+"""Worker processes for parsing and extraction: a hang or a memory blow-up is killed, not waited on.
+
+Neither feedparser nor trafilatura can be interrupted from a thread, so each call runs in a
+child process with a wall-clock limit; a child that overruns is killed and replaced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import queue
+import resource
+import threading
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+MEMORY_LIMIT_BYTES = 2 * 1024**3
+
+
+class WorkFailed(Exception):
+    """The call ran out of time, ran out of memory, or raised; `kind` says which."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def _serve(conn: Connection, memory_limit: int) -> None:
+    if memory_limit:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if job is None:
+            return
+        function, args, kwargs = job
+        try:
+            conn.send(("ok", function(*args, **kwargs)))
+        except MemoryError:
+            conn.send(("memory", "ran out of memory"))
+        except Exception as error:  # the error travels back as data: it may not pickle
+            conn.send(("error", (type(error).__name__, str(error), getattr(error, "kind", None),
+                                 traceback.format_exc(limit=3))))
+
+
+class Worker:
+    def __init__(self, memory_limit: int):
+        self._memory_limit = memory_limit
+        self._context = multiprocessing.get_context("spawn")
+        self._start()
+
+    def _start(self) -> None:
+        self._conn, child = self._context.Pipe()
+        self._process = self._context.Process(target=_serve, args=(child, self._memory_limit), daemon=True)
+        self._process.start()
+        child.close()
+
+    def _restart(self) -> None:
+        self._process.kill()
+        self._process.join(5)
+        self._conn.close()
+        self._start()
+
+    def call(self, function: Callable[..., Any], args: tuple, kwargs: dict, timeout: float) -> Any:
+        try:
+            self._conn.send((function, args, kwargs))
+            ready = self._conn.poll(timeout)
+            if not ready:
+                self._restart()
+                raise WorkFailed("timeout", f"took longer than {timeout:.0f} s and was stopped")
+            status, value = self._conn.recv()
+        except (EOFError, BrokenPipeError, ConnectionResetError, OSError) as error:
+            self._restart()
+            raise WorkFailed("crash", f"the worker process died ({type(error).__name__})") from error
+        if status == "ok":
+            return value
+        if status == "memory":
+            self._restart()
+            raise WorkFailed("memory", value)
+        name, message, kind, _trace = value
+        raise WorkFailed(kind or "error", f"{name}: {message}")
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._conn.send(None)
+        self._process.join(2)
+        if self._process.is_alive():
+            self._process.kill()
+        self._conn.close()
+
+
+class WorkerPool:
+    """A fixed set of workers shared by threads; each call borrows one worker."""
+
+    def __init__(self, size: int = 2, timeout: float = 30.0, memory_limit: int = MEMORY_LIMIT_BYTES):
+        self.timeout = timeout
+        self._size = max(1, size)
+        self._memory_limit = memory_limit
+        self._idle: queue.Queue[Worker] = queue.Queue()
+        self._started = 0
+        self._lock = threading.Lock()
+
+    def _borrow(self) -> Worker:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            start_one = self._started < self._size
+            self._started += start_one
+        return Worker(self._memory_limit) if start_one else self._idle.get()
+
+    def run(self, function: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
+        worker = self._borrow()
+        try:
+            return worker.call(function, args, kwargs, timeout or self.timeout)
+        finally:
+            self._idle.put(worker)
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._idle.get_nowait().close()
+            except queue.Empty:
+                return
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
