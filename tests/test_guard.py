@@ -4,7 +4,14 @@ import ipaddress
 
 import pytest
 
-from flows.guard import AddressPolicy, BlockedURL, check_address, check_target, check_url, forbidden_reason
+from flows.guard import (
+    AddressPolicy,
+    BlockedURL,
+    check_address,
+    check_target,
+    check_url,
+    forbidden_reason,
+)
 
 REFUSED = [
     "169.254.169.254",  # cloud metadata
