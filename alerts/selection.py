@@ -6,6 +6,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -71,10 +72,48 @@ def _date(item: Mapping[str, Any]) -> str:
     return re.sub(r"T.*", "", value)
 
 
+def _instant(value: Any) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value).strip()) if value else None
+    except ValueError:
+        return None
+    if moment is not None and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _first_seen(item: Mapping[str, Any]) -> float:
+    """When a report came out, in UTC seconds: publication, else fetch; unknown sorts last.
+
+    Dates carry different offsets, so they are compared as instants, not as strings. A date
+    without a time counts as the end of that day (or the fetch, if earlier), so that a report
+    timed that day is not put behind one whose hour is unknown.
+    """
+    raw = str(item.get("published") or "").strip()
+    published, fetched = _instant(raw), _instant(item.get("fetched_at"))
+    if published is not None and "T" not in raw and " " not in raw:
+        end_of_day = published + timedelta(days=1, seconds=-1)
+        published = min(end_of_day, fetched) if fetched and fetched >= published else end_of_day
+    moment = published or fetched
+    return moment.timestamp() if moment else float("inf")
+
+
+def _other_outlets(reports: Sequence[Mapping[str, Any]]) -> list[tuple[str, str | None]]:
+    """The outlets after the first, each once: an outlet updating its own story is not another outlet."""
+    seen = {_outlet(reports[0])}
+    others = []
+    for report in reports[1:]:
+        outlet = _outlet(report)
+        if outlet not in seen:
+            seen.add(outlet)
+            others.append((outlet, safe_link(report.get("url"))))
+    return others
+
+
 def build_groups(items: Sequence[Mapping[str, Any]], partner_names: Mapping[str, str]) -> list[DigestGroup]:
     """Collapse each story cluster to its first report, then group stories by their first partner."""
     stories: OrderedDict[str, list[Mapping[str, Any]]] = OrderedDict()
-    for item in sorted(items, key=lambda i: (i.get("published") or i.get("fetched_at") or "", i["id"])):
+    for item in sorted(items, key=lambda i: (_first_seen(i), i["id"])):
         stories.setdefault(item.get("cluster_id") or item["id"], []).append(item)
     groups: dict[str, DigestGroup] = {}
     for reports in stories.values():
@@ -92,7 +131,7 @@ def build_groups(items: Sequence[Mapping[str, Any]], partner_names: Mapping[str,
             evidence=evidence_sentence(first.get("evidence") or {}),
             lang=first.get("lang") or "",
             article_ids=[report["id"] for report in reports],
-            also_reported_by=[(_outlet(r), safe_link(r.get("url"))) for r in reports[1:]],
+            also_reported_by=_other_outlets(reports),
         )
         label = partner_names.get(key, key)
         groups.setdefault(key, DigestGroup(partner=key, label=label, items=[])).items.append(story)

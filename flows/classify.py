@@ -55,4 +55,5 @@ def _classify_batch(model: Any, batch: list[dict[str, Any]], explain: bool) -> I
         output = {"id": request.get("id"), **{key: result[key] for key in OUTPUT_KEYS}}
         if explain:
             output["evidence"] = result.get("evidence", {})
+            output["model_version"] = result.get("model_version")
         yield json.dumps(output, ensure_ascii=False)

@@ -101,14 +101,15 @@ def run(ctx: Context) -> None:
 
 @main.command()
 @click.option("--feed", "feeds", multiple=True, help="Poll only this feed URL (repeatable).")
+@click.option("--all", "force", is_flag=True, help="Poll every active feed now, even those backing off.")
 @pass_context
 @friendly_errors
-def poll(ctx: Context, feeds: tuple[str, ...]) -> None:
+def poll(ctx: Context, feeds: tuple[str, ...], force: bool) -> None:
     """Poll the feeds that are due: fetch, extract, classify and store new articles."""
     ctx.prefect()
     from flows.pipeline import poll_feeds
 
-    _print_poll(poll_feeds(ctx.config, list(feeds) or None))
+    _print_poll(poll_feeds(ctx.config, list(feeds) or None, force))
 
 
 @main.command()

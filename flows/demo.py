@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -95,7 +96,7 @@ def render_rss(articles: list[dict[str, Any]], base: str, title: str) -> bytes:
     items = "\n".join(
         f"""    <item>
       <title>{escape(a["title"])}</title>
-      <link>{base}{page_path(a)}{a.get("feed_suffix", "")}</link>
+      <link>{escape(base + page_path(a) + a.get("feed_suffix", ""))}</link>
       <guid isPermaLink="false">{a["domain"]}-{a["slug"]}</guid>
       <pubDate>{format_datetime(datetime.fromisoformat(a["published"]))}</pubDate>
       <dc:creator>{escape(a["author"])}</dc:creator>
@@ -208,6 +209,8 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict[str, An
         server.routes.update(routes)
         config = write_config(workdir, server.url, feeds)
         settings = load_settings(config)
+        # The demo's runs land beside the regular ones, so `make ui` shows both.
+        os.environ.setdefault("PREFECT_HOME", str(workdir.parent / "prefect"))
         home = configure_prefect(settings)
         echo(f"Serving {len(articles)} sample articles in {len(feeds)} feeds at {server.url}")
         echo("Starting Prefect (a temporary local server; the first start takes 10-20 s)...")
@@ -216,8 +219,8 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict[str, An
         poll = poll_feeds(str(config))
         digest = send_digest(str(config))
     _print_story(settings, poll, digest, echo)
-    echo(f"\nDone in {time.monotonic() - started:.0f} s. See the runs in the Prefect UI:\n"
-         f"  .venv/bin/atlaswatch --config {config} ui     (PREFECT_HOME={home})")
+    echo(f"\nDone in {time.monotonic() - started:.0f} s. See the runs and their summaries in the Prefect UI:\n"
+         f"  make ui      (PREFECT_HOME={home}; then open http://127.0.0.1:4200)")
     return {"poll": poll, "digest": digest, "config": str(config)}
 
 

@@ -42,19 +42,34 @@ def decode_html(content: bytes, content_type: str = "") -> str:
     header = HEADER_CHARSET.search(content_type or "")
     meta = META_CHARSET.search(content[:4096])
     declared = [header.group(1) if header else None, meta.group(1).decode("ascii", "ignore") if meta else None]
-    for name in declared:
-        codec = _known_codec(name)
-        if codec:
-            try:
-                return content.decode(codec)
-            except UnicodeDecodeError:
-                continue
+    codecs_declared = [codec for codec in map(_known_codec, declared) if codec]
+    for codec in codecs_declared:
+        try:
+            return content.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    # A page true to its declared charset but for a sequence or two (a teaser cut mid-character):
+    # keep that charset rather than read the whole page as windows-1252.
+    for codec in codecs_declared:
+        text = _decode_if_slightly_damaged(content, codec)
+        if text is not None:
+            return text
     if content.startswith(b"\xef\xbb\xbf"):
         return content[3:].decode("utf-8", "replace")
     try:
         return content.decode("utf-8")
     except UnicodeDecodeError:
-        return content.decode("windows-1252", "replace")
+        text = _decode_if_slightly_damaged(content, "utf-8")
+        return text if text is not None else content.decode("windows-1252", "replace")
+
+
+def _decode_if_slightly_damaged(content: bytes, codec: str) -> str | None:
+    """Decoded with replacement when the undecodable sequences are rare among the non-ASCII bytes
+    (a Latin-1 page read as UTF-8 fails on nearly every accented letter; a damaged UTF-8 page, once)."""
+    text = content.decode(codec, "replace")
+    damaged = text.count("\ufffd")
+    non_ascii = len(content.translate(None, bytes(range(0x80))))
+    return text if damaged * 20 <= non_ascii else None
 
 
 def extract_page(content: bytes, content_type: str, url: str) -> dict:

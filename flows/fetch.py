@@ -223,17 +223,28 @@ class _Identity:
 
 
 class _Inflate:
-    """zlib with a bound on output, so a few kilobytes cannot expand to gigabytes in memory."""
+    """zlib with a bound on output, so a few kilobytes cannot expand to gigabytes in memory.
 
-    def __init__(self, wbits: int, url: str):
+    With `raw_fallback`, a "deflate" body that is a bare deflate stream without the zlib header
+    (what some servers send, and what browsers and httpx accept) is read as such.
+    """
+
+    def __init__(self, wbits: int, url: str, raw_fallback: bool = False):
         self._zlib = zlib.decompressobj(wbits)
         self._url = url
+        self._head: bytes | None = b"" if raw_fallback else None  # input kept until the first output
 
     def feed(self, data: bytes, room: int) -> bytes:
         try:
             out = self._zlib.decompress(data, max(room, 1))
         except zlib.error as error:
+            if self._head is not None:
+                data, self._head = self._head + data, None
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                return self.feed(data, room)
             raise FetchError("connect", f"{self._url}: corrupt compressed body ({error})") from error
+        if self._head is not None:
+            self._head = None if out or len(self._head) > 65536 else self._head + data
         return out
 
     def flush(self, room: int) -> bytes:
@@ -246,5 +257,6 @@ def _decoder(encoding: str, url: str) -> _Identity | _Inflate:
     if encoding in ("", "identity"):
         return _Identity()
     if encoding in ("gzip", "x-gzip", "deflate"):
-        return _Inflate(zlib.MAX_WBITS | 32, url)  # 32: accept both gzip and zlib headers
+        # 32: accept both gzip and zlib headers; a headerless deflate stream is tried next
+        return _Inflate(zlib.MAX_WBITS | 32, url, raw_fallback=encoding == "deflate")
     raise FetchError("http", f"{url} used an unsupported content encoding {encoding!r}")

@@ -6,7 +6,6 @@ classification batch per run): a task per article would cost more than the work 
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,7 +30,7 @@ from flows.settings import Settings, load_settings
 from flows.workers import WorkerPool
 from storage import feeds as feed_store
 from storage import open_database, transaction
-from storage.articles import save_classifications, unclassified_articles
+from storage.articles import save_classifications, set_language, unclassified_articles
 from storage.feeds import iso
 from storage.runs import record_run
 
@@ -84,14 +83,15 @@ class Progress:
 
 
 @flow(name="poll-feeds", log_prints=True)
-def poll_feeds(config: str | None = None, only: list[str] | None = None) -> dict:
-    """Poll the due feeds: fetch, parse, fetch and extract new pages, classify, store."""
+def poll_feeds(config: str | None = None, only: list[str] | None = None, force: bool = False) -> dict:
+    """Poll the due feeds (all active ones with force): fetch, parse, fetch and extract new pages,
+    classify, store."""
     logger = get_run_logger()
     started = datetime.now(UTC)
     settings = load_settings(config)
     db = open_database(settings.storage.path)
     feed_store.sync_feeds(db, ((f.url, f.name) for f in settings.feeds), started)
-    due = feed_store.due_feeds(db, started, only)
+    due = feed_store.due_feeds(db, started, only, ignore_schedule=force)
     logger.info("%d feed(s) due out of %d configured", len(due), len(settings.feeds))
     reports: dict[str, steps.FeedReport] = {f["url"]: steps.FeedReport(f["url"], f["name"]) for f in due}
     harvested: list[tuple[dict, FetchResult, list[dict], int]] = []
@@ -114,7 +114,7 @@ def poll_feeds(config: str | None = None, only: list[str] | None = None) -> dict
         for feed, result, seen, future in article_futures:
             harvested.append((feed, result, future.result(), seen))
     all_articles = [article for _, _, articles, _ in harvested for article in articles]
-    rows, model_problem = _classify(settings, db, all_articles, started, logger)
+    rows, model_problem, backlog = _classify(settings, db, all_articles, started, logger)
     for feed, result, articles, seen in harvested:
         report = reports[feed["url"]]
         inserted = steps.store_feed_poll(db, feed, result, articles, rows, settings, started, seen)
@@ -125,7 +125,6 @@ def poll_feeds(config: str | None = None, only: list[str] | None = None) -> dict
         report.moved_to = result.moved_permanently_to or ""
         if report.outcome == "pending":
             report.outcome = "new" if inserted else "no_new"
-    backlog = _classify_backlog(settings, db, started, logger) if model_problem is None else 0
     summary = _finish_poll(db, settings, started, list(reports.values()), model_problem, backlog)
     return summary
 
@@ -166,34 +165,29 @@ def _fail(db, feed, error, settings, now, report, logger) -> None:
                    row.get("next_poll_at"))
 
 
-def _classify(settings, db, articles, now, logger) -> tuple[list[dict], str | None]:
-    """Classify this run's articles; if the model cannot load they are stored unclassified."""
-    if not articles:
-        return [], None
+def _classify(settings, db, articles, now, logger) -> tuple[list[dict], str | None, int]:
+    """One batch: this run's articles plus any an earlier run stored unclassified (its model was
+    refused). If the model cannot load, the new articles are stored unclassified for a later run."""
+    backlog = unclassified_articles(db)
+    if not articles and not backlog:
+        return [], None, 0
     try:
         model = load_current_model(settings, db)
     except classifiers.ModelFileError as error:
         logger.error("classifier unavailable, articles stored unclassified: %s", error)
-        return [], str(error)
-    return classify_task(model, articles, now), None
+        return [], str(error), 0
+    rows = classify_task(model, [*articles, *backlog], now)
+    if backlog:
+        _store_backlog(db, backlog, rows[len(articles):])
+        logger.info("classified %d article(s) left unclassified by an earlier run", len(backlog))
+    return rows[: len(articles)], None, len(backlog)
 
 
-def _classify_backlog(settings: Settings, db: Any, now: datetime, logger: logging.Logger) -> int:
-    """Articles a previous run stored unclassified (their model was refused) are classified now."""
-    backlog = unclassified_articles(db)
-    if not backlog:
-        return 0
-    try:
-        model = load_current_model(settings, db)
-    except classifiers.ModelFileError:
-        return 0
-    rows = classify_task(model, backlog, now)
+def _store_backlog(db: Any, backlog: list[dict], rows: list[dict]) -> None:
     with transaction(db):
         save_classifications(db, rows)
         for article in backlog:
-            db.execute("UPDATE articles SET lang = ? WHERE id = ?", [article["lang"], article["id"]])
-    logger.info("classified %d article(s) left unclassified by an earlier run", len(rows))
-    return len(rows)
+            set_language(db, article["id"], article["lang"])
 
 
 def _finish_poll(db, settings, started, reports, model_problem, backlog) -> dict:
@@ -269,8 +263,8 @@ def retrain_classifier(config: str | None = None, force: bool = False) -> dict:
 
 
 @flow(name="poll-and-digest")
-def poll_and_digest(config: str | None = None) -> dict:
-    return {"poll": poll_feeds(config), "digest": send_digest(config)}
+def poll_and_digest(config: str | None = None, force: bool = False) -> dict:
+    return {"poll": poll_feeds(config, force=force), "digest": send_digest(config)}
 
 
 def serve_schedules(config: str | None) -> None:

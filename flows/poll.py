@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 import sqlite_utils
 
+from flows.dedupe import RECENT_WINDOW, assign_clusters, fingerprint
 from flows.extract import Extraction, choose_text, extract_page, is_extractable
 from flows.fetch import FEED_ACCEPT, FetchError, FetchLimits, FetchResult, fetch
 from flows.guard import AddressPolicy
@@ -25,7 +26,13 @@ from flows.settings import Settings
 from flows.workers import WorkerPool, WorkFailed
 from storage import feeds as feed_store
 from storage import transaction
-from storage.articles import article_id, insert_articles, known_ids, save_classifications
+from storage.articles import (
+    article_id,
+    insert_articles,
+    known_ids,
+    recent_fingerprints,
+    save_classifications,
+)
 from storage.feeds import FeedFailure, iso
 
 
@@ -164,13 +171,14 @@ def fetch_articles(
 
 def article_record(entry: Entry, extraction: Extraction, feed_url: str, now: datetime) -> dict[str, Any]:
     identifier = article_id(entry.canonical)
+    title = entry.title or extraction.title
     return {
         "id": identifier,
         "url": entry.link,
         "feed_url": feed_url,
         "guid": entry.guid,
         "dedupe_key": entry.dedupe_key,
-        "title": entry.title or extraction.title,
+        "title": title,
         "author": entry.author or extraction.author,
         "published": entry.published or (extraction.date or None),
         "fetched_at": iso(now),
@@ -179,7 +187,7 @@ def article_record(entry: Entry, extraction: Extraction, feed_url: str, now: dat
         "summary": entry.summary,
         "extraction_status": extraction.status,
         "extraction_note": extraction.note,
-        "fingerprint": None,
+        "fingerprint": fingerprint(title, extraction.text),
         "cluster_id": identifier,
     }
 
@@ -206,8 +214,14 @@ def store_feed_poll(
     now: datetime,
     entries_seen: int,
 ) -> list[str]:
-    """Articles, their classifications and the feed's health in one transaction; returns inserted ids."""
+    """Articles (each placed in its story cluster), their classifications and the feed's health in
+    one transaction; returns inserted ids."""
     with transaction(db):
+        if articles:
+            recent = recent_fingerprints(db, iso(now - RECENT_WINDOW))
+            clusters = assign_clusters(articles, recent)
+            for article in articles:
+                article["cluster_id"] = clusters[article["id"]]
         inserted = insert_articles(db, articles)
         fresh = set(inserted)
         save_classifications(db, [row for row in classifications if row["article_id"] in fresh])

@@ -75,6 +75,10 @@ def save_classifications(db: sqlite_utils.Database, rows: Iterable[Mapping[str, 
     return count
 
 
+def set_language(db: sqlite_utils.Database, article: str, lang: str) -> None:
+    db.execute("UPDATE articles SET lang = ? WHERE id = ?", [lang, article])
+
+
 def unclassified_articles(db: sqlite_utils.Database, limit: int = 5000) -> list[dict]:
     """Stored articles that no model has classified yet (e.g. the model file was refused last run)."""
     return list(
@@ -161,3 +165,15 @@ def article_overview(db: sqlite_utils.Database) -> list[dict]:
            ORDER BY c.relevant DESC, a.lang, a.title"""
     )
     return [_decode(dict(row)) for row in rows]
+
+
+def recent_fingerprints(db: sqlite_utils.Database, since_iso: str) -> list[dict]:
+    """Articles fetched at or after `since_iso` that carry a fingerprint, oldest first:
+    id, fingerprint, cluster_id, published, fetched_at (what story clustering compares against)."""
+    rows = db.query(
+        """SELECT id, fingerprint, cluster_id, published, fetched_at FROM articles
+           WHERE fetched_at >= ? AND fingerprint IS NOT NULL AND fingerprint != ''
+           ORDER BY fetched_at, id""",
+        [since_iso],
+    )
+    return [dict(row) for row in rows]

@@ -56,12 +56,14 @@ def get_feed(db: sqlite_utils.Database, url: str) -> dict | None:
     return rows[0] if rows else None
 
 
-def due_feeds(db: sqlite_utils.Database, now: datetime, urls: Iterable[str] | None = None) -> list[dict]:
-    """Active feeds whose next poll time has come (limited to `urls` when given)."""
+def due_feeds(
+    db: sqlite_utils.Database, now: datetime, urls: Iterable[str] | None = None, *, ignore_schedule: bool = False
+) -> list[dict]:
+    """Active feeds whose next poll time has come (every active one when ignoring the schedule)."""
     rows = db.query(
-        "SELECT * FROM feeds WHERE status = 'active' AND (next_poll_at IS NULL OR next_poll_at <= ?)"
+        "SELECT * FROM feeds WHERE status = 'active' AND (? OR next_poll_at IS NULL OR next_poll_at <= ?)"
         " ORDER BY url",
-        [iso(now)],
+        [int(ignore_schedule), iso(now)],
     )
     wanted = set(urls) if urls is not None else None
     return [row for row in rows if wanted is None or row["url"] in wanted]

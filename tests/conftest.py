@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Prefect reads its settings at import: keep its home out of the user's ~/.prefect and stay offline.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="atlaswatch-test-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "flows,storage,alerts,classifiers")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("ATLASWATCH_SHARED", REPO.parent / "shared"))
@@ -21,6 +29,15 @@ def shared_dir() -> Path:
             "(real feeds, pages and seed articles) beside the checkout, as CI has it"
         )
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """Prefect's test harness (a temporary server and database), started once per test session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
 
 
 @pytest.fixture
@@ -59,9 +76,13 @@ def smtp_server():
     from aiosmtpd.controller import Controller
 
     inbox = _Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=0)
+    # aiosmtpd 1.4 checks readiness by connecting to the port it was given, so port 0 cannot be used.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()
-    inbox.host, inbox.port = "127.0.0.1", controller.server.sockets[0].getsockname()[1]
+    inbox.host, inbox.port = "127.0.0.1", port
     try:
         yield inbox
     finally:

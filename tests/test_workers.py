@@ -1,0 +1,39 @@
+"""Worker processes: a hang is killed at the wall-clock limit and the pool keeps working."""
+
+import time
+
+import pytest
+
+from flows.workers import WorkerPool, WorkFailed
+
+
+def explode(message: str) -> None:
+    raise ValueError(message)
+
+
+def hog_memory() -> int:
+    return len(bytearray(4 * 1024**3))
+
+
+def test_timeout_kills_and_the_pool_recovers():
+    with WorkerPool(1, timeout=1) as pool:
+        started = time.monotonic()
+        with pytest.raises(WorkFailed) as caught:
+            pool.run(time.sleep, 30)
+        assert caught.value.kind == "timeout" and time.monotonic() - started < 10
+        assert pool.run(len, "still alive") == 11
+
+
+def test_errors_come_back_as_data():
+    with WorkerPool(1, timeout=10) as pool:
+        with pytest.raises(WorkFailed, match="ValueError: boom"):
+            pool.run(explode, "boom")
+        assert pool.run(sum, [1, 2]) == 3
+
+
+def test_memory_blow_up_is_stopped():
+    with WorkerPool(1, timeout=20, memory_limit=1024**3) as pool:
+        with pytest.raises(WorkFailed) as caught:
+            pool.run(hog_memory)
+        assert caught.value.kind in ("memory", "crash")
+        assert pool.run(len, "ok") == 2
