@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -144,6 +146,10 @@ def serve(ctx: Context) -> None:
     from flows.pipeline import serve_schedules
 
     s = ctx.settings.schedule
+    if not os.environ.get("PREFECT_API_URL"):
+        click.echo("Note: no PREFECT_API_URL, so a temporary Prefect server lives as long as this command. "
+                   "For a lasting setup run `atlaswatch ui` in another terminal and start this with "
+                   "PREFECT_API_URL=http://127.0.0.1:4200/api.", err=True)
     click.echo(f"Serving: poll every {s.poll_every_minutes} min, digest at '{s.digest_cron}' ({s.timezone}). "
                "Ctrl-C stops.")
     serve_schedules(ctx.config)
@@ -310,9 +316,6 @@ def status(ctx: Context) -> None:
 @friendly_errors
 def ui(ctx: Context, port: int) -> None:
     """Start the Prefect server and UI over atlaswatch's run history (Ctrl-C stops)."""
-    import os
-    import subprocess
-
     ctx.prefect()
     click.echo(f"Prefect UI on http://127.0.0.1:{port} (PREFECT_HOME={os.environ['PREFECT_HOME']})")
     command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]

@@ -175,6 +175,8 @@ def _classify(settings, db, articles, now, logger) -> tuple[list[dict], str | No
         model = load_current_model(settings, db)
     except classifiers.ModelFileError as error:
         logger.error("classifier unavailable, articles stored unclassified: %s", error)
+        for article in articles:
+            article["lang"] = classifiers.detect_language(f"{article['title']}\n{article['text']}")
         return [], str(error), 0
     rows = classify_task(model, [*articles, *backlog], now)
     if backlog:

@@ -117,7 +117,12 @@ def _v1_initial(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial]
+def _v2_recent_index(db: sqlite_utils.Database) -> None:
+    """Story clustering reads the last week's fingerprints on every poll."""
+    db["articles"].create_index(["fetched_at"], if_not_exists=True)
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1_initial, _v2_recent_index]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

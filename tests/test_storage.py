@@ -40,7 +40,7 @@ def test_migrations_are_idempotent(tmp_path):
     path = tmp_path / "a.db"
     open_database(path)
     db = open_database(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
