@@ -27,7 +27,8 @@ REDIRECTORS = {
     "feedproxy.google.com": (),
 }
 MOBILE_PREFIXES = ("m.", "mobile.", "amp.", "www.")
-AMP_PATH = re.compile(r"(/amp/?|\.amp(?=\.html?$)|/amp\.html?)$", re.IGNORECASE)
+AMP_SUFFIX = re.compile(r"/amp(/|\.html?)?$", re.IGNORECASE)
+AMP_INFIX = re.compile(r"\.amp(?=\.html?$)", re.IGNORECASE)
 
 
 def unwrap_redirector(url: str) -> str:
@@ -56,7 +57,7 @@ def canonical_url(url: str) -> str:
             break
     port = parts.port
     netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
-    path = AMP_PATH.sub("", parts.path) or "/"
+    path = AMP_SUFFIX.sub("", AMP_INFIX.sub("", parts.path)) or "/"
     query = [
         (name, value)
         for name, value in parse_qsl(parts.query, keep_blank_values=True)

@@ -148,7 +148,7 @@ def _newest_items_only(content: bytes, keep: int, now: datetime) -> tuple[bytes,
     the other items' bytes are removed and everything else is left as it was. A feed expat cannot
     read (malformed, an encoding it lacks, a DTD with entities) goes to feedparser whole, as before.
     """
-    if content.count(b"item") + content.count(b"entry") <= keep or b"<!ENTITY" in content:
+    if content.count(b"item") + content.count(b"entry") <= keep or b"<!ENTITY" in content or b"\x00" in content[:4]:
         return content, 0
     spans: list[tuple[int, int, float | None]] = []
     depth, item_depth, start, dates, date_tag, text = 0, 0, 0, {}, "", []

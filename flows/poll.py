@@ -233,7 +233,7 @@ def store_feed_poll(
             entries_seen=entries_seen, articles_stored=len(inserted),
         )
     if result.moved_permanently_to:
-        feed_store.move_feed(db, feed["url"], result.moved_permanently_to)
+        feed_store.move_feed(db, feed["url"], result.moved_permanently_to, now)
     return inserted
 
 

@@ -129,13 +129,24 @@ def record_failure(
         return get_feed(db, url) or {}
 
 
-def move_feed(db: sqlite_utils.Database, old_url: str, new_url: str) -> None:
-    """A permanent redirect: the stored feed now lives at new_url (merged if both exist)."""
+def move_feed(db: sqlite_utils.Database, old_url: str, new_url: str, now: datetime) -> None:
+    """A permanent redirect: polling continues at new_url; the old row stays, marked moved, so a
+    config that still lists the old address does not bring it back."""
     with transaction(db):
-        if get_feed(db, new_url):
-            db.execute("DELETE FROM feeds WHERE url = ?", [old_url])
-        else:
-            db.execute("UPDATE feeds SET url = ? WHERE url = ?", [new_url, old_url])
+        db.execute(
+            """INSERT OR IGNORE INTO feeds (url, name, added_at, status, etag, last_modified, body_hash,
+                   last_polled_at, last_success_at, next_poll_at, error_count, failure_score, last_status,
+                   entries_seen, articles_stored)
+               SELECT ?, name, ?, 'active', etag, last_modified, body_hash, last_polled_at, last_success_at,
+                   next_poll_at, 0, 0, last_status, entries_seen, articles_stored
+               FROM feeds WHERE url = ?""",
+            [new_url, iso(now), old_url],
+        )
+        db.execute(
+            "UPDATE feeds SET status = 'moved', note = ? WHERE url = ?",
+            [f"moved permanently to {new_url} on {iso(now)}; polling continues there (update your config)",
+             old_url],
+        )
         db.execute("UPDATE articles SET feed_url = ? WHERE feed_url = ?", [new_url, old_url])
 
 
@@ -143,7 +154,7 @@ def feeds_needing_attention(db: sqlite_utils.Database) -> list[dict]:
     """Feeds failing right now or retired: what the poll summary and digest footer list."""
     return list(
         db.query(
-            "SELECT * FROM feeds WHERE error_count > 0 OR status != 'active'"
+            "SELECT * FROM feeds WHERE error_count > 0 OR status NOT IN ('active', 'moved')"
             " ORDER BY failure_score DESC, url"
         )
     )
