@@ -3,6 +3,7 @@ compare with the current model on the held-out split, promote only when not wors
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,17 +48,28 @@ class RetrainOutcome:
     markdown: str
 
 
-def retrain(db: sqlite_utils.Database, settings: Settings, now: datetime, *, force: bool = False) -> RetrainOutcome:
+def retrain(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    now: datetime,
+    *,
+    force: bool = False,
+    progress: Callable[[str], None] = lambda _message: None,
+) -> RetrainOutcome:
     labels = training_examples(db)
     examples = classifiers.load_corpus("train") + labels
     heldout = classifiers.load_corpus("heldout")
+    progress(f"training on {len(examples)} examples ({len(labels)} of them your labels); this takes a few minutes")
     model = classifiers.train(examples)
+    progress(f"evaluating the new model {model.version} on {len(heldout)} held-out examples")
     new_report = classifiers.evaluate(model, heldout)
     try:
         current = load_current_model(settings, db)
+        progress("evaluating the current model on the same examples")
         current_report = classifiers.evaluate(current, heldout)
-    except classifiers.ModelFileError:
-        current, current_report = None, None
+    except classifiers.ModelFileError as error:
+        progress(f"the current model cannot be loaded ({error}); the new one replaces it")
+        current_report = None
     new_score = headline_score(new_report)
     if current_report is None:
         promoted, reason = True, "the current model could not be loaded"

@@ -254,7 +254,7 @@ def retrain_classifier(config: str | None = None, force: bool = False) -> dict:
     started = datetime.now(UTC)
     settings = load_settings(config)
     db = open_database(settings.storage.path)
-    outcome = retrain(db, settings, started, force=force)
+    outcome = retrain(db, settings, started, force=force, progress=logger.info)
     create_markdown_artifact(outcome.markdown, key="model-report", description="held-out evaluation")
     logger.info("model %s %s: %s", outcome.version, "promoted" if outcome.promoted else "kept aside",
                 outcome.reason)
