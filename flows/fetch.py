@@ -242,7 +242,7 @@ class _Inflate:
                 data, self._head = self._head + data, None
                 self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
                 return self.feed(data, room)
-            raise FetchError("connect", f"{self._url}: corrupt compressed body ({error})") from error
+            raise FetchError("http", f"{self._url}: corrupt compressed body ({error})") from error
         if self._head is not None:
             self._head = None if out or len(self._head) > 65536 else self._head + data
         return out

@@ -93,7 +93,8 @@ class LocalServer:
 
     def __init__(self, routes: Mapping[str, Route] | None = None):
         self._server = _Server(routes or {})
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: shutdown waits for one, and tests start hundreds of servers.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:

@@ -83,7 +83,8 @@ def _date(entry: feedparser.FeedParserDict, now: datetime) -> datetime | None:
 
 
 def _link(entry: feedparser.FeedParserDict) -> str:
-    candidates = [entry.get("link", "")]
+    # FeedBurner keeps the publisher's own address beside its redirector link.
+    candidates = [entry.get("feedburner_origlink", ""), entry.get("link", "")]
     candidates += [item.get("href", "") for item in entry.get("links", []) if item.get("rel") == "alternate"]
     guid = entry.get("id", "")
     if entry.get("guidislink", True) or guid.startswith(("http://", "https://")):
