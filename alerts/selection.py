@@ -47,8 +47,12 @@ def safe_link(url: str | None) -> str | None:
     return url if scheme in ("http", "https") else None
 
 
-def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+def snippet(text: str, limit: int = SNIPPET_CHARS, title: str = "") -> str:
+    """The opening of the text, without the headline that extracted text often starts with."""
     text = " ".join((text or "").split())
+    title = " ".join(title.split())
+    if title and text.startswith(title):
+        text = text[len(title) :].lstrip(" .:—-")
     if len(text) <= limit:
         return text
     cut = text[:limit].rsplit(" ", 1)[0]
@@ -127,7 +131,7 @@ def build_groups(items: Sequence[Mapping[str, Any]], partner_names: Mapping[str,
             published=_date(first),
             partners=[partner_names.get(code, code) for code in partners],
             topics=[topic.replace("_", " ") for topic in first.get("topics") or []],
-            snippet=snippet(first.get("text") or first.get("summary") or ""),
+            snippet=snippet(first.get("text") or first.get("summary") or "", title=first.get("title") or ""),
             evidence=evidence_sentence(first.get("evidence") or {}),
             lang=first.get("lang") or "",
             article_ids=[report["id"] for report in reports],

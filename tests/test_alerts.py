@@ -137,3 +137,12 @@ def test_outbox_writes_eml_and_html(tmp_path):
     parsed = email.message_from_bytes((tmp_path / "outbox" / delivery.path.rsplit("/", 1)[1]).read_bytes(),
                                       policy=policy.default)
     assert parsed.get_content_type() == "multipart/alternative"
+
+
+def test_snippet_does_not_repeat_the_headline_and_stops_at_a_word():
+    from alerts.selection import snippet
+
+    text = "Story 1\nAGADIR — Planners met on Tuesday. " + "More words follow here. " * 30
+    short = snippet(text, 80, title="Story 1")
+    assert short.startswith("AGADIR") and short.endswith("…") and len(short) <= 81
+    assert snippet("Short text.", 80) == "Short text."
