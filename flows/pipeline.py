@@ -7,6 +7,7 @@ classification batch per run): a task per article would cost more than the work 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from logging import Logger, LoggerAdapter
 from typing import Any
 
 from prefect import flow, get_run_logger, serve, task
@@ -16,7 +17,9 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 from prefect.schedules import Cron, Interval
+from sqlite_utils import Database
 
 import classifiers
 from alerts.send import DeliveryError
@@ -33,6 +36,8 @@ from storage import open_database, transaction
 from storage.articles import save_classifications, set_language, unclassified_articles
 from storage.feeds import iso
 from storage.runs import record_run
+
+LoggerLike = Logger | LoggerAdapter
 
 
 def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
@@ -112,7 +117,12 @@ def poll_feeds(config: str | None = None, only: list[str] | None = None, force: 
             for feed, result, new, seen in pending
         ]
         for feed, result, seen, future in article_futures:
-            harvested.append((feed, result, future.result(), seen))
+            try:
+                harvested.append((feed, result, future.result(), seen))
+            except Exception as error:  # a bug in one feed's batch must not cost the others theirs
+                logger.exception("fetching the articles of %s failed", feed["url"])
+                _fail(db, feed, FetchError("error", f"unexpected {type(error).__name__}: {error}"), settings,
+                      started, reports[feed["url"]], logger)
     all_articles = [article for _, _, articles, _ in harvested for article in articles]
     rows, model_problem, backlog = _classify(settings, db, all_articles, started, logger)
     for feed, result, articles, seen in harvested:
@@ -125,11 +135,13 @@ def poll_feeds(config: str | None = None, only: list[str] | None = None, force: 
         report.moved_to = result.moved_permanently_to or ""
         if report.outcome == "pending":
             report.outcome = "new" if inserted else "no_new"
-    summary = _finish_poll(db, settings, started, list(reports.values()), model_problem, backlog)
-    return summary
+    return _finish_poll(db, started, list(reports.values()), model_problem, backlog)
 
 
-def _fetch_and_parse(db, pool, feed, future, settings, now, report, logger):
+def _fetch_and_parse(
+    db: Database, pool: WorkerPool, feed: dict, future: PrefectFuture, settings: Settings, now: datetime,
+    report: steps.FeedReport, logger: LoggerLike,
+) -> tuple[FetchResult, list[Entry], int] | None:
     """(result, new entries, entries seen) for a feed with new entries, else None (report filled)."""
     try:
         result = future.result()
@@ -158,14 +170,19 @@ def _fetch_and_parse(db, pool, feed, future, settings, now, report, logger):
     return result, new, len(parsed.entries)
 
 
-def _fail(db, feed, error, settings, now, report, logger) -> None:
+def _fail(
+    db: Database, feed: dict, error: FetchError | FeedParseError, settings: Settings, now: datetime,
+    report: steps.FeedReport, logger: LoggerLike,
+) -> None:
     row = steps.record_feed_failure(db, feed, error, settings, now)
     report.outcome, report.error_kind, report.error = "failed", error.kind, error.message
     logger.warning("feed %s failed (%s): %s; next try %s", feed["url"], error.kind, error.message,
                    row.get("next_poll_at"))
 
 
-def _classify(settings, db, articles, now, logger) -> tuple[list[dict], str | None, int]:
+def _classify(
+    settings: Settings, db: Database, articles: list[dict], now: datetime, logger: LoggerLike
+) -> tuple[list[dict], str | None, int]:
     """One batch: this run's articles plus any an earlier run stored unclassified (its model was
     refused). If the model cannot load, the new articles are stored unclassified for a later run."""
     backlog = unclassified_articles(db)
@@ -173,26 +190,29 @@ def _classify(settings, db, articles, now, logger) -> tuple[list[dict], str | No
         return [], None, 0
     try:
         model = load_current_model(settings, db)
-    except classifiers.ModelFileError as error:
-        logger.error("classifier unavailable, articles stored unclassified: %s", error)
+        rows = classify_task(model, [*articles, *backlog], now)
+    except Exception as error:  # a refused model file, or a model that fails: store, classify later
+        problem = str(error) if isinstance(error, classifiers.ModelFileError) else f"{type(error).__name__}: {error}"
+        logger.error("classifier unavailable, articles stored unclassified: %s", problem)
         for article in articles:
             article["lang"] = classifiers.detect_language(f"{article['title']}\n{article['text']}")
-        return [], str(error), 0
-    rows = classify_task(model, [*articles, *backlog], now)
+        return [], problem, 0
     if backlog:
         _store_backlog(db, backlog, rows[len(articles):])
         logger.info("classified %d article(s) left unclassified by an earlier run", len(backlog))
     return rows[: len(articles)], None, len(backlog)
 
 
-def _store_backlog(db: Any, backlog: list[dict], rows: list[dict]) -> None:
+def _store_backlog(db: Database, backlog: list[dict], rows: list[dict]) -> None:
     with transaction(db):
         save_classifications(db, rows)
         for article in backlog:
             set_language(db, article["id"], article["lang"])
 
 
-def _finish_poll(db, settings, started, reports, model_problem, backlog) -> dict:
+def _finish_poll(
+    db: Database, started: datetime, reports: list[steps.FeedReport], model_problem: str | None, backlog: int
+) -> dict:
     finished = datetime.now(UTC)
     markdown = poll_summary_markdown(db, reports, started, finished, model_problem, backlog)
     create_markdown_artifact(markdown, key="poll-summary", description="feeds polled, failures and new matches")

@@ -4,6 +4,7 @@ their pages, classify, store. The Prefect flow in `flows.pipeline` wraps these."
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +35,8 @@ from storage.articles import (
     save_classifications,
 )
 from storage.feeds import FeedFailure, iso
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -158,7 +161,11 @@ def fetch_articles(
 
     def work(entry: Entry) -> dict:
         nonlocal done
-        extraction = fetch_article(http, pool, entry, settings, limiter)
+        try:
+            extraction = fetch_article(http, pool, entry, settings, limiter)
+        except Exception as error:  # one page's surprise must not cost the batch its other pages
+            logger.exception("unexpected failure on %s", entry.link)
+            extraction = choose_text(None, entry.summary, f"unexpected error ({type(error).__name__}: {error})")
         with lock:
             done += 1
             if progress:
