@@ -19,6 +19,7 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.schedules import Cron, Interval
+from prefect.task_runners import ThreadPoolTaskRunner
 from sqlite_utils import Database
 
 import classifiers
@@ -87,7 +88,12 @@ class Progress:
             update_progress_artifact(self.artifact, min(share, 100.0))
 
 
-@flow(name="poll-feeds", log_prints=True)
+# Feed fetches and page batches run side by side, a few at a time: each page batch has its own
+# threads, bounded in turn by the run's global and per-host limits.
+FEED_CONCURRENCY = 8
+
+
+@flow(name="poll-feeds", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=FEED_CONCURRENCY))
 def poll_feeds(config: str | None = None, only: list[str] | None = None, force: bool = False) -> dict:
     """Poll the due feeds (all active ones with force): fetch, parse, fetch and extract new pages,
     classify, store."""

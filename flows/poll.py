@@ -172,7 +172,7 @@ def fetch_articles(
                 progress(done, len(entries))
         return article_record(entry, extraction, feed_url, now)
 
-    with ThreadPoolExecutor(max_workers=max(1, settings.fetch.page_concurrency)) as executor:
+    with ThreadPoolExecutor(max_workers=max(1, min(settings.fetch.page_concurrency, len(entries)))) as executor:
         return list(executor.map(work, entries))
 
 
