@@ -5,8 +5,18 @@ from __future__ import annotations
 import re
 
 TOPICS: tuple[str, ...] = (
-    "agreement", "visit", "exercise", "training", "procurement", "industry",
-    "intelligence", "counterterrorism", "cyber", "maritime", "peacekeeping", "border_security",
+    "agreement",
+    "visit",
+    "exercise",
+    "training",
+    "procurement",
+    "industry",
+    "intelligence",
+    "counterterrorism",
+    "cyber",
+    "maritime",
+    "peacekeeping",
+    "border_security",
 )
 ORGANISATIONS: tuple[str, ...] = ("NATO", "EU", "UN", "AU")
 SELF = "MA"
