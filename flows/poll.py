@@ -200,12 +200,18 @@ def article_record(entry: Entry, extraction: Extraction, feed_url: str, now: dat
 
 
 def classification_rows(model: Any, articles: Sequence[dict], now: datetime) -> list[dict]:
-    """Classify a batch (with evidence) and shape the rows for storage; sets each article's lang."""
+    """Classify a batch and shape the rows for storage; sets each article's lang. Evidence is worked
+    out for the relevant articles only: it costs ten times the classification, and is shown only
+    for what reaches the digest."""
     if not articles:
         return []
     docs = [{"title": a["title"] or "", "text": a["text"] or ""} for a in articles]
+    results = model.classify(docs, explain=False)
+    relevant = [index for index, result in enumerate(results) if result["relevant"]]
+    for index, explained in zip(relevant, model.classify([docs[i] for i in relevant], explain=True), strict=True):
+        results[index] = explained
     rows = []
-    for article, result in zip(articles, model.classify(docs, explain=True), strict=True):
+    for article, result in zip(articles, results, strict=True):
         article["lang"] = result["lang"]
         rows.append({"article_id": article["id"], "classified_at": iso(now), **result})
     return rows
