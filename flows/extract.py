@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import trafilatura
 
+from flows.dedupe import fingerprint
+
 HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
 META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
 HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.IGNORECASE)
@@ -22,6 +24,7 @@ class Extraction:
     author: str = ""
     date: str = ""
     note: str = ""
+    fingerprint: str | None = None  # computed beside the extraction, in the worker process
 
 
 def is_extractable(content_type: str) -> bool:
@@ -72,19 +75,23 @@ def _decode_if_slightly_damaged(content: bytes, codec: str) -> str | None:
     return text if damaged * 20 <= non_ascii else None
 
 
-def extract_page(content: bytes, content_type: str, url: str) -> dict:
-    """Runs in a worker process: returns a plain dict, never a library object."""
+def extract_page(content: bytes, content_type: str, url: str, title: str = "") -> dict:
+    """Runs in a worker process: returns a plain dict, never a library object. The story
+    fingerprint of `title` (else the page's own) and the text is computed here too, off the
+    poll's main process."""
     html = decode_html(content, content_type)
     document = trafilatura.bare_extraction(
         html, url=url, include_comments=False, with_metadata=True, include_tables=False
     )
     if document is None:
-        return {"text": "", "title": "", "author": "", "date": ""}
+        return {"text": "", "title": "", "author": "", "date": "", "fingerprint": None}
+    text = document.text or ""
     return {
-        "text": document.text or "",
+        "text": text,
         "title": document.title or "",
         "author": document.author or "",
         "date": document.date or "",
+        "fingerprint": fingerprint(title or document.title or "", text),
     }
 
 
@@ -98,6 +105,7 @@ def choose_text(extracted: dict | None, summary: str, note: str = "") -> Extract
             title=extracted.get("title", ""),
             author=extracted.get("author", ""),
             date=extracted.get("date", ""),
+            fingerprint=extracted.get("fingerprint"),
         )
     reason = note or ("the extractor found no article text" if not text else "the extracted text was shorter than the feed summary")
     return Extraction(status="fallback", text=summary, note=f"{reason}; kept the feed summary")

@@ -138,7 +138,7 @@ def fetch_article(
         kind = page.content_type.split(";")[0] or "unknown type"
         return Extraction(status="skipped", text=entry.summary, note=f"not an HTML page ({kind}); kept the feed summary")
     try:
-        extracted = pool.run(extract_page, page.content, page.content_type, page.final_url)
+        extracted = pool.run(extract_page, page.content, page.content_type, page.final_url, title=entry.title)
     except WorkFailed as error:
         return choose_text(None, entry.summary, f"extraction failed ({error.kind}: {error.message})")
     return choose_text(extracted, entry.summary)
@@ -194,7 +194,8 @@ def article_record(entry: Entry, extraction: Extraction, feed_url: str, now: dat
         "summary": entry.summary,
         "extraction_status": extraction.status,
         "extraction_note": extraction.note,
-        "fingerprint": fingerprint(title, extraction.text),
+        "fingerprint": extraction.fingerprint if extraction.fingerprint is not None
+        else fingerprint(title, extraction.text),
         "cluster_id": identifier,
     }
 
