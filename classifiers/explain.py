@@ -87,8 +87,8 @@ def _text_features(clf: AtlasClassifier, x_doc: sp.csr_matrix, coef: np.ndarray)
         return []
     contributions = x_doc.data * coef[x_doc.indices]
     order = np.argsort(-contributions)[:TOP_FEATURES]
-    names = clf.text_features_.get_feature_names_out()
-    return [str(names[x_doc.indices[i]]) for i in order if contributions[i] > 0]
+    features = clf.text_features_
+    return [features.feature_name(int(x_doc.indices[i])) for i in order if contributions[i] > 0]
 
 
 def _relevance_features(

@@ -191,6 +191,14 @@ class NgramTfidf(TransformerMixin, BaseEstimator):
         assert matrix.shape[1] == n_words + len(self.char_vocabulary_)
         return matrix
 
+    def feature_name(self, column: int) -> str:
+        """The name of one column, without building all of them (explanations need a handful)."""
+        check_is_fitted(self, "word_idf_")
+        n_words = len(self.word_vocabulary_)
+        if column < n_words:
+            return f"w:{self.word_vocabulary_[column]}"
+        return f"c:{self.char_vocabulary_[column - n_words]}"
+
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """``w:<word n-gram>`` then ``c:<char n-gram>`` names, in column order."""
         check_is_fitted(self, "word_idf_")

@@ -6,6 +6,8 @@ classification batch per run): a task per article would cost more than the work 
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from logging import Logger, LoggerAdapter
 from typing import Any
@@ -20,6 +22,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
 from prefect.schedules import Cron, Interval
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 from sqlite_utils import Database
 
 import classifiers
@@ -72,20 +75,23 @@ def classify_task(model: Any, articles: list[dict], now: datetime) -> list[dict]
 
 
 class Progress:
-    """A progress bar in the Prefect UI, updated at most every 5 % to spare the API."""
+    """A progress bar in the Prefect UI, updated at most once a second to spare the API."""
 
     def __init__(self, key: str, total: int):
         self.total = max(total, 1)
         self.done = 0
-        self.shown = 0.0
+        self.shown_at = time.monotonic()
+        self.lock = threading.Lock()
         self.artifact = create_progress_artifact(0.0, key=key, description="articles fetched and extracted")
 
     def advance(self, _done: int, _total: int) -> None:
-        self.done += 1
-        share = 100.0 * self.done / self.total
-        if share - self.shown >= 5 or self.done == self.total:
-            self.shown = share
-            update_progress_artifact(self.artifact, min(share, 100.0))
+        with self.lock:
+            self.done += 1
+            due = time.monotonic() - self.shown_at >= 1.0 or self.done == self.total
+            if due:
+                self.shown_at = time.monotonic()
+        if due:
+            update_progress_artifact(self.artifact, min(100.0 * self.done / self.total, 100.0))
 
 
 # Feed fetches and page batches run side by side, a few at a time: each page batch has its own
@@ -108,7 +114,8 @@ def poll_feeds(config: str | None = None, only: list[str] | None = None, force: 
     harvested: list[tuple[dict, FetchResult, list[dict], int]] = []
     with make_client(settings.fetch.user_agent, settings.fetch.connect_timeout) as http, \
             WorkerPool(settings.fetch.worker_processes, settings.fetch.work_timeout) as pool:
-        fetches = {f["url"]: fetch_feed_task.submit(http, f, settings) for f in due}
+        # quote(): Prefect would otherwise walk these arguments looking for futures, on every call.
+        fetches = {f["url"]: fetch_feed_task.submit(http, f, quote(settings)) for f in due}
         pending = []
         for feed in due:
             parsed_entries = _fetch_and_parse(db, pool, feed, fetches[feed["url"]], settings, started,
@@ -118,8 +125,8 @@ def poll_feeds(config: str | None = None, only: list[str] | None = None, force: 
         limiter = steps.HostLimiter(settings.fetch.per_host_concurrency, settings.fetch.page_concurrency)
         progress = Progress("poll-progress", sum(len(new) for _, _, new, _ in pending))
         article_futures = [
-            (feed, result, seen, fetch_articles_task.submit(http, pool, new, feed["url"], feed["name"], settings,
-                                                             started, limiter, progress.advance))
+            (feed, result, seen, fetch_articles_task.submit(http, pool, quote(new), feed["url"], feed["name"],
+                                                             quote(settings), started, limiter, progress.advance))
             for feed, result, new, seen in pending
         ]
         for feed, result, seen, future in article_futures:
@@ -196,7 +203,7 @@ def _classify(
         return [], None, 0
     try:
         model = load_current_model(settings, db)
-        rows = classify_task(model, [*articles, *backlog], now)
+        rows = classify_task(model, quote([*articles, *backlog]), now)
     except Exception as error:  # a refused model file, or a model that fails: store, classify later
         problem = str(error) if isinstance(error, classifiers.ModelFileError) else f"{type(error).__name__}: {error}"
         logger.error("classifier unavailable, articles stored unclassified: %s", problem)
