@@ -34,6 +34,7 @@ Route = Resource | Handler
 class _RequestHandler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
