@@ -28,11 +28,11 @@ def open_database(path: str | Path) -> sqlite_utils.Database:
         raise StorageError(f"cannot open database {path}: {error}; check the [storage] path") from error
     db = sqlite_utils.Database(conn)
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    # In WAL mode NORMAL keeps the file consistent through a crash or a kill; only the last
-    # commits may be lost to a power cut. FULL would sync the disk on every feed's commit.
-    db.execute("PRAGMA synchronous = NORMAL")
     try:
         db.enable_wal()
+        # In WAL mode NORMAL keeps the file consistent through a crash or a kill; only the last
+        # commits may be lost to a power cut. FULL would sync the disk on every feed's commit.
+        db.execute("PRAGMA synchronous = NORMAL")
         migrate(db)
     except sqlite3.DatabaseError as error:
         raise StorageError(
