@@ -13,23 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from classifiers import AtlasClassifier, load_model
+from classifiers import TOPICS, AtlasClassifier, load_model
 from classifiers.external import extracted_page, full_page, realworld_pages, seed_documents
 
-ALL_TOPICS = {
-    "agreement",
-    "visit",
-    "exercise",
-    "training",
-    "procurement",
-    "industry",
-    "intelligence",
-    "counterterrorism",
-    "cyber",
-    "maritime",
-    "peacekeeping",
-    "border_security",
-}
+ALL_TOPICS = set(TOPICS)
 
 SEEDS = {
     # France's director of security and defence cooperation on a working visit to Morocco
