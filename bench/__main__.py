@@ -48,9 +48,11 @@ def poll_figures(quick: bool) -> list[str]:
             f"{volume['pages']} new articles: poll {poll['poll_call_seconds']:.2f} s, floor "
             f"{floor['floor_seconds']:.2f} s, ratio {poll['poll_call_seconds'] / floor['floor_seconds']:.2f}"
         )
+        workers = poll.get("sampled_peaks", {}).get("own_peaks_mb", {}).get("worker", [])
         lines.append(
             f"peak RSS of that poll: {memory['self_peak_mb']:.0f} MB (RUSAGE_SELF), "
-            f"{memory['children_peak_mb']:.0f} MB (RUSAGE_CHILDREN)"
+            f"{memory['children_peak_mb']:.0f} MB (RUSAGE_CHILDREN, inherits the poll process's size "
+            f"at spawn); workers' own peaks {', '.join(f'{w:.0f}' for w in workers) or '?'} MB"
         )
     return lines
 

@@ -31,9 +31,9 @@ The poll's "own" time is Prefect's start_time -> end_time of the poll-feeds flow
 is the wall time of the flow call (flow-run creation and result handling added). The ratio
 uses the call time.
 
-flows.localserver sends a response's headers and body in two writes; with Nagle's algorithm
-on, every request then waits ~40 ms for the client's delayed ACK. A real server does not, so
-the benchmark turns Nagle off on the server in its own process (--stock-server keeps it on).
+The local server must send with TCP_NODELAY: with Nagle's algorithm on, a response written as
+headers then body waits ~40 ms for the client's delayed ACK, which no real server does.
+flows.localserver now sets it; on an older checkout the benchmark sets it in its own process.
 
 Results: a table on stdout and bench/results/poll.json (git-ignored). Step timers (two
 perf_counter calls per step) are always on. --profile adds a cProfile of every thread of a
@@ -765,6 +765,7 @@ def child_floor(args: argparse.Namespace) -> int:
     extracted = chars = 0
     with httpx.Client(trust_env=False) as client:  # one client: keep-alive, as the poll has
         started = time.perf_counter()
+        cpu_started = time.process_time()
         for url in urls:
             response = client.get(url)
             response.raise_for_status()
@@ -772,8 +773,10 @@ def child_floor(args: argparse.Namespace) -> int:
             extracted += bool(text)
             chars += len(text or "")
         seconds = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
     figures = {
         "floor_seconds": seconds,
+        "floor_cpu_seconds": cpu,
         "pages": len(urls),
         "extracted": extracted,
         "text_chars": chars,
@@ -1161,16 +1164,17 @@ def repeat_scenario(
 
 
 # "cached-names" (see PATCHES) is left out: classifiers/explain.py now names features one by one.
-FIXES = ["explain-relevant", "quote-settings", "no-metadata", "no-progress"]
+# Together: what the poll costs with every cheap fix in; the structural one (classifying while
+# the workers extract) cannot be patched in and is estimated from the CPU figures instead.
+FIXES = ["no-explain", "no-metadata", "no-progress", "no-fingerprint"]
 VOLUME_WHAT_IF = (
-    ["explain-relevant"],
     ["no-explain"],
-    ["quote-settings"],
+    ["explain-relevant"],
     ["no-metadata"],
-    ["no-progress"],
     ["no-fingerprint"],
+    ["no-progress"],
+    ["quote-settings"],
     FIXES,
-    [*FIXES, "no-fingerprint"],
 )
 
 
@@ -1343,11 +1347,6 @@ def main(argv: list[str] | None = None) -> int:
         "--keep", action="store_true", help="keep the work folder (logs, databases)"
     )
     parser.add_argument(
-        "--stock-server",
-        action="store_true",
-        help="keep Nagle's algorithm on the local server (adds ~40 ms to every request)",
-    )
-    parser.add_argument(
         "--child",
         choices=["poll", "floor", "launcher", "components", "plain-repeat"],
         help=argparse.SUPPRESS,
@@ -1379,10 +1378,13 @@ def main(argv: list[str] | None = None) -> int:
     LAUNCHER = Launcher()  # first, while this process is small
     from flows.localserver import _RequestHandler
 
-    # flows.localserver writes the headers and the body of a response in two sends; with Nagle's
-    # algorithm on, the body's last segment waits for the client's delayed ACK: ~40 ms a request.
-    # A real server does not stall so; the benchmark turns Nagle off in its own process only.
-    _RequestHandler.disable_nagle_algorithm = not args.stock_server
+    # A response's headers and body in two writes with Nagle's algorithm on wait ~40 ms a request
+    # for the client's delayed ACK; a real server does not stall so. flows.localserver now turns
+    # Nagle off itself; on an older checkout the benchmark does it, in its own process only.
+    nodelay = "on (flows.localserver)"
+    if not getattr(_RequestHandler, "disable_nagle_algorithm", False):
+        _RequestHandler.disable_nagle_algorithm = True
+        nodelay = "on (set by the benchmark)"
 
     scale = QUICK if args.quick else FULL
     workdir = Path(tempfile.mkdtemp(prefix="atlaswatch-bench-poll-"))
@@ -1406,7 +1408,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "load_average_before": load_average(),
         "targets": TARGETS,
-        "server_tcp_nodelay": not args.stock_server,
+        "server_tcp_nodelay": nodelay,
     }
     try:
         model, results["classifier"] = model_for_run(args, workdir, echo)
@@ -1423,7 +1425,11 @@ def main(argv: list[str] | None = None) -> int:
             echo(f"work folder kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    out = RESULTS_DIR / ("poll-quick.json" if args.quick else "poll.json")
+    # A partial run (--only) does not overwrite the full figures.
+    out = (
+        RESULTS_DIR
+        / f"poll{'-quick' if args.quick else ''}{'-' + args.only if args.only else ''}.json"
+    )
     out.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     ok = print_table(results)
     echo(f"\nfigures written to {out.relative_to(REPO)}")
@@ -1543,7 +1549,8 @@ def print_table(results: dict[str, Any]) -> bool:
             ("   whole poll, own time (flow run)", f"{poll['poll_own_seconds']:.2f} s", ""),
             (
                 "   floor: httpx + trafilatura loop",
-                f"{floor['floor_seconds']:.2f} s ({floor['extracted']}/{floor['pages']} extracted)",
+                f"{floor['floor_seconds']:.2f} s, {floor.get('floor_cpu_seconds', 0):.1f} s CPU "
+                f"({floor['extracted']}/{floor['pages']} extracted)",
                 "",
             ),
             (
@@ -1613,7 +1620,7 @@ def print_table(results: dict[str, Any]) -> bool:
     print(
         f"\npoll benchmark{' (quick)' if results['quick'] else ''}: {results['cpus']} CPUs, "
         f"load average {results['load_average_before']} before, {results.get('load_average_after')} after; "
-        f"local server TCP_NODELAY {'on' if results.get('server_tcp_nodelay') else 'off (stock)'}"
+        f"local server TCP_NODELAY {results.get('server_tcp_nodelay')}"
     )
     print(f"classifier: {results['classifier']}")
     print(f"{'measure'.ljust(width)}{'value'.ljust(value_width)}target")
