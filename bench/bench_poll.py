@@ -550,7 +550,6 @@ class _NoMetadata:
 EXPERIMENTS = {
     "quote-settings": "task parameters `settings` wrapped in prefect's quote() (no introspection)",
     "cached-names": "explain with the vectorizer's feature names built once, not per document and tag",
-    "explain-relevant": "evidence for relevant articles only (classify all, then explain the relevant)",
     "no-explain": "model.classify(explain=False): evidence left for later",
     "no-metadata": "extract_page without trafilatura's metadata pass (the feed has title, author, date)",
     "no-progress": "no progress-artifact updates",
@@ -590,26 +589,16 @@ def _cached_names() -> None:
     NgramTfidf.get_feature_names_out = cached_names
 
 
-def _classification_rows(relevant_only: bool) -> None:
-    """classification_rows with no evidence, or evidence for the relevant articles only."""
-    import flows.poll as poll
-    from storage.feeds import iso
+def _no_explain() -> None:
+    """Every classify call without evidence; the poll's own row shaping is kept."""
+    from classifiers import AtlasClassifier
 
-    def rows(model: Any, articles: Any, now: datetime) -> list[dict]:
-        docs = [{"title": a["title"] or "", "text": a["text"] or ""} for a in articles]
-        results = model.classify(docs, explain=False)
-        if relevant_only:
-            chosen = [i for i, r in enumerate(results) if r["relevant"]]
-            explained = model.classify([docs[i] for i in chosen], explain=True)
-            for i, result in zip(chosen, explained, strict=True):
-                results[i] = result
-        out = []
-        for article, result in zip(articles, results, strict=True):
-            article["lang"] = result["lang"]
-            out.append({"article_id": article["id"], "classified_at": iso(now), **result})
-        return out
+    classify = AtlasClassifier.classify
 
-    poll.classification_rows = rows
+    def without_evidence(self: Any, docs: Any, explain: bool = False) -> Any:
+        return classify(self, docs, explain=False)
+
+    AtlasClassifier.classify = without_evidence
 
 
 def _worker_patch(name: str) -> None:
@@ -641,8 +630,7 @@ def _no_fingerprint() -> None:
 PATCHES: dict[str, Callable[[], None]] = {
     "quote-settings": _quote_settings,
     "cached-names": _cached_names,
-    "explain-relevant": lambda: _classification_rows(relevant_only=True),
-    "no-explain": lambda: _classification_rows(relevant_only=False),
+    "no-explain": _no_explain,
     "no-metadata": lambda: _worker_patch("no-metadata"),
     "no-progress": _no_progress,
     "no-fingerprint": _no_fingerprint,
@@ -1169,7 +1157,6 @@ def repeat_scenario(
 FIXES = ["no-explain", "no-metadata", "no-progress", "no-fingerprint"]
 VOLUME_WHAT_IF = (
     ["no-explain"],
-    ["explain-relevant"],
     ["no-metadata"],
     ["no-fingerprint"],
     ["no-progress"],
