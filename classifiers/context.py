@@ -511,6 +511,7 @@ class Analysis:
     own: list[Mention] = field(default_factory=list)
     foreign: dict[str, list[Mention]] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
+    candidate_rows: tuple[list[str], np.ndarray] | None = None  # built on first use
 
     @property
     def candidates(self) -> list[str]:
@@ -633,7 +634,14 @@ CANDIDATE_FEATURES: tuple[str, ...] = (
 
 
 def candidate_features(analysis: Analysis) -> tuple[list[str], np.ndarray]:
-    """Codes of the foreign candidates and one feature row per candidate."""
+    """Codes of the foreign candidates and one feature row per candidate (worked out once per
+    analysis: scoring and evidence both need them)."""
+    if analysis.candidate_rows is None:
+        analysis.candidate_rows = _candidate_features(analysis)
+    return analysis.candidate_rows
+
+
+def _candidate_features(analysis: Analysis) -> tuple[list[str], np.ndarray]:
     codes = analysis.candidates
     if not codes:
         return [], np.zeros((0, len(CANDIDATE_FEATURES)))

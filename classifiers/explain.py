@@ -8,7 +8,8 @@ that feature is set to a neutral value (zero), one at a time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,31 +24,42 @@ TOP_FEATURES = 6
 MAX_SENTENCE_CHARS = 400
 
 
-def explain_document(
-    clf: AtlasClassifier, p: Prepared, scores: _Scores, row: int, result: Mapping[str, Any]
-) -> dict[str, dict[str, Any]]:
-    """Evidence for the relevance decision and for each partner and topic tag of one doc."""
-    if p.empty:
-        return {"relevant": {"sentence": "", "features": []}}
-    x_doc = scores.x_text[row]
-    sentence_matrix = _sentence_matrix(clf, p)
+def explain_batch(
+    clf: AtlasClassifier, prepared: Sequence[Prepared], scores: _Scores, results: Sequence[Mapping[str, Any]],
+    rows: Sequence[int],
+) -> list[dict[str, dict[str, Any]]]:
+    """Evidence for the relevance decision and for each partner and topic tag of the documents
+    at ``rows``. The work is batched over the documents: one vectorisation of all their
+    sentences and one scorer call for all their partner probes, not one of each per document."""
+    sentence_matrices = _sentence_matrices(clf, [prepared[i] for i in rows])
+    partner_features = _partner_features_batch(
+        clf.partner_model_, [(prepared[i], results[i]["partners"]) for i in rows]
+    )
     relevance_coef = _binary_coef(clf.text_relevance_model_)
-    evidence = {
-        "relevant": {
-            "sentence": _best_sentence(p, sentence_matrix, relevance_coef),
-            "features": _relevance_features(clf, x_doc, relevance_coef, p),
+    topics = list(clf.topics_)
+    topic_coefs = {t: _binary_coef(clf.topic_model_.estimators_[topics.index(t)]) for t in topics}
+    out = []
+    for i, sentences, features in zip(rows, sentence_matrices, partner_features, strict=True):
+        p, result = prepared[i], results[i]
+        if p.empty:
+            out.append({"relevant": {"sentence": "", "features": []}})
+            continue
+        x_doc = scores.x_text[i]
+        evidence = {
+            "relevant": {
+                "sentence": _best_sentence(p, sentences, relevance_coef),
+                "features": _relevance_features(clf, x_doc, relevance_coef, p),
+            }
         }
-    }
-    for code in result["partners"]:
-        evidence[f"partner:{code}"] = _partner_evidence(clf, p, code)
-    for topic in result["topics"]:
-        k = list(clf.topics_).index(topic)
-        coef = _binary_coef(clf.topic_model_.estimators_[k])
-        evidence[f"topic:{topic}"] = {
-            "sentence": _best_sentence(p, sentence_matrix, coef),
-            "features": _text_features(clf, x_doc, coef),
-        }
-    return evidence
+        for code in result["partners"]:
+            evidence[f"partner:{code}"] = {"sentence": _partner_sentence(p, code), "features": features[code]}
+        for topic in result["topics"]:
+            evidence[f"topic:{topic}"] = {
+                "sentence": _best_sentence(p, sentences, topic_coefs[topic]),
+                "features": _text_features(clf, x_doc, topic_coefs[topic]),
+            }
+        out.append(evidence)
+    return out
 
 
 def _binary_coef(model: Any) -> np.ndarray:
@@ -57,10 +69,15 @@ def _binary_coef(model: Any) -> np.ndarray:
     return np.asarray(coef).ravel()
 
 
-def _sentence_matrix(clf: AtlasClassifier, p: Prepared) -> sp.csr_matrix:
-    """TF-IDF of each sentence on its own."""
-    doc, bounds = p.analysis.doc, p.analysis.bounds
-    return clf.text_features_.transform([doc.norms[lo:hi] for lo, hi in bounds])
+def _sentence_matrices(clf: AtlasClassifier, prepared: Sequence[Prepared]) -> list[sp.csr_matrix]:
+    """TF-IDF of each sentence on its own, one matrix per document."""
+    tokens, offsets = [], [0]
+    for p in prepared:
+        doc = p.analysis.doc
+        tokens.extend(doc.norms[lo:hi] for lo, hi in p.analysis.bounds)
+        offsets.append(len(tokens))
+    matrix = clf.text_features_.transform(tokens) if tokens else sp.csr_matrix((0, 0))
+    return [matrix[lo:hi] for lo, hi in itertools.pairwise(offsets)]
 
 
 def _best_sentence(p: Prepared, sentences: sp.csr_matrix, coef: np.ndarray) -> str:
@@ -109,17 +126,6 @@ def _relevance_features(
     return features
 
 
-def _partner_evidence(clf: AtlasClassifier, p: Prepared, code: str) -> dict[str, Any]:
-    codes, x = candidate_features(p.analysis)
-    if code not in codes:
-        return {"sentence": "", "features": []}
-    row = x[codes.index(code)].reshape(1, -1)
-    return {
-        "sentence": _partner_sentence(p, code),
-        "features": _partner_features(clf.partner_model_, row),
-    }
-
-
 def _partner_sentence(p: Prepared, code: str) -> str:
     """The candidate's sentence that best shows cooperation with Morocco's side."""
     from classifiers.context import COOPERATION
@@ -136,13 +142,32 @@ def _partner_sentence(p: Prepared, code: str) -> str:
     return _clip(best)
 
 
-def _partner_features(model: Any, row: np.ndarray) -> list[str]:
-    """Features whose removal (set to 0) lowers this candidate's score the most."""
+def _partner_features_batch(
+    model: Any, docs: Sequence[tuple[Prepared, Sequence[str]]]
+) -> list[dict[str, list[str]]]:
+    """For each tagged partner of each document, the features whose removal (set to 0) lowers
+    its score the most. Every probe of every partner goes to the scorer in one call: boosted
+    trees cost about a millisecond a call however few the rows."""
     from classifiers.model import _predict_small
 
-    base = float(_predict_small(model, row)[0])
-    probes = np.repeat(row, row.shape[1], axis=0)
-    np.fill_diagonal(probes, 0.0)
-    drops = base - _predict_small(model, probes)
-    order = np.argsort(-drops)[:TOP_FEATURES]
-    return [f"{CANDIDATE_FEATURES[i]}={row[0, i]:.2g}" for i in order if drops[i] > 1e-6]
+    wanted: list[tuple[int, str, np.ndarray]] = []
+    for d, (p, partners) in enumerate(docs):
+        if not partners:
+            continue
+        codes, x = candidate_features(p.analysis)
+        wanted.extend((d, code, x[codes.index(code)]) for code in partners if code in codes)
+    out: list[dict[str, list[str]]] = [{code: [] for code in partners} for _, partners in docs]
+    if not wanted:
+        return out
+    width = len(CANDIDATE_FEATURES)
+    blocks = []
+    for _, _, row in wanted:
+        probes = np.repeat(row.reshape(1, -1), width + 1, axis=0)
+        np.fill_diagonal(probes[1:], 0.0)  # probe k has feature k zeroed; row 0 is the candidate as is
+        blocks.append(probes)
+    scores = _predict_small(model, np.vstack(blocks)).reshape(len(wanted), width + 1)
+    for (d, code, row), block in zip(wanted, scores, strict=True):
+        drops = block[0] - block[1:]
+        order = np.argsort(-drops)[:TOP_FEATURES]
+        out[d][code] = [f"{CANDIDATE_FEATURES[i]}={row[i]:.2g}" for i in order if drops[i] > 1e-6]
+    return out

@@ -471,10 +471,14 @@ class AtlasClassifier(BaseEstimator):
         )
 
     # -- public prediction -----------------------------------------------------------------
-    def classify(self, docs: Sequence[Mapping[str, Any]], explain: bool = False) -> list[dict]:
+    def classify(self, docs: Sequence[Mapping[str, Any]], explain: bool | str = False) -> list[dict]:
         """Tag each document: ``relevant``, ``score``, ``partners``, ``topics``, ``lang``,
-        ``model_version`` and, with ``explain``, the ``evidence`` of every tag."""
+        ``model_version`` and, with ``explain``, the ``evidence`` of every tag. ``explain``
+        may be ``"relevant"``: evidence for the documents that come out relevant only, which
+        is what a digest shows and a fraction of the cost."""
         check_is_fitted(self)
+        if explain not in (False, True, "relevant"):
+            raise ValueError(f"explain must be False, True or 'relevant', got {explain!r}")
         docs = list(docs)
         results: list[dict] = []
         for start in range(0, len(docs), BATCH_SIZE):
@@ -485,18 +489,20 @@ class AtlasClassifier(BaseEstimator):
         """Same as :meth:`classify` without evidence (scikit-learn naming)."""
         return self.classify(X)
 
-    def _classify_batch(self, batch: Sequence[Mapping], explain: bool) -> list[dict]:
+    def _classify_batch(self, batch: Sequence[Mapping], explain: bool | str) -> list[dict]:
         prepared = [self._prepare(doc) for doc in batch]
         scores = self._score(prepared)
-        out = []
-        for i, p in enumerate(prepared):
-            result = self._decide(p, scores.stacked[i], scores.topics[i], scores.partners[i])
-            if explain:
-                from classifiers.explain import explain_document
+        results = [
+            self._decide(p, scores.stacked[i], scores.topics[i], scores.partners[i])
+            for i, p in enumerate(prepared)
+        ]
+        if explain:
+            from classifiers.explain import explain_batch
 
-                result["evidence"] = explain_document(self, p, scores, i, result)
-            out.append(result)
-        return out
+            rows = [i for i, r in enumerate(results) if explain is True or r["relevant"]]
+            for i, evidence in zip(rows, explain_batch(self, prepared, scores, results, rows), strict=True):
+                results[i]["evidence"] = evidence
+        return results
 
     def _decide(
         self,

@@ -201,16 +201,10 @@ def article_record(entry: Entry, extraction: Extraction, feed_url: str, now: dat
 
 
 def classification_rows(model: Any, articles: Sequence[dict], now: datetime) -> list[dict]:
-    """Classify a batch and shape the rows for storage; sets each article's lang. Evidence is worked
-    out for the relevant articles only: it costs ten times the classification, and is shown only
-    for what reaches the digest."""
-    if not articles:
-        return []
+    """Classify a batch and shape the rows for storage; sets each article's lang. Evidence is
+    worked out for the relevant articles only: it is shown only for what reaches the digest."""
     docs = [{"title": a["title"] or "", "text": a["text"] or ""} for a in articles]
-    results = model.classify(docs, explain=False)
-    relevant = [index for index, result in enumerate(results) if result["relevant"]]
-    for index, explained in zip(relevant, model.classify([docs[i] for i in relevant], explain=True), strict=True):
-        results[index] = explained
+    results = model.classify(docs, explain="relevant") if docs else []
     rows = []
     for article, result in zip(articles, results, strict=True):
         article["lang"] = result["lang"]
