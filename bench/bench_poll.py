@@ -437,8 +437,10 @@ def install_step_timers() -> StepTimer:
     timer.wrap(workers.WorkerPool, "run", "WorkerPool.run (send, work in child, receive)")
     timer.wrap(workers.Worker, "__init__", "Worker start (spawn)")
     timer.wrap(workers.WorkerPool, "close", "WorkerPool.close")
-    for name in ("_classify", "_finish_poll", "_fetch_and_parse", "load_current_model"):
+    for name in ("_store_batch", "_finish_poll", "_fetch_and_parse", "_load_model"):
         timer.wrap(pipeline, name)
+    timer.wrap(pipeline.BatchClassifier, "rows", "BatchClassifier.rows (wait for the model, classify_task)")
+    timer.wrap(pipeline.BatchClassifier, "backlog", "BatchClassifier.backlog")
     timer.wrap(articles, "unclassified_articles")
     timer.wrap(feeds, "sync_feeds")
     timer.wrap(feeds, "due_feeds")
@@ -521,72 +523,20 @@ def prefect_server_pids() -> list[int]:
 
 def _patched_extract_page(*args: Any, patches: tuple[str, ...] = (), **kwargs: Any) -> Any:
     """flows.extract.extract_page, as it is now, with what-if patches applied in the worker
-    process: no-metadata (trafilatura's metadata pass off), no-fingerprint."""
-    import trafilatura
-
+    process: no-fingerprint."""
     import flows.extract as extract
 
-    if "no-metadata" in patches and not isinstance(extract.trafilatura, _NoMetadata):
-        extract.trafilatura = _NoMetadata(trafilatura)
     if "no-fingerprint" in patches and hasattr(extract, "fingerprint"):
         extract.fingerprint = lambda title, text: ""
     return extract.extract_page(*args, **kwargs)
 
 
-class _NoMetadata:
-    """trafilatura with bare_extraction(with_metadata=False) (the feed has title, author, date)."""
-
-    def __init__(self, module: Any):
-        self._module = module
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._module, name)
-
-    def bare_extraction(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["with_metadata"] = False
-        return self._module.bare_extraction(*args, **kwargs)
-
-
 EXPERIMENTS = {
-    "quote-settings": "task parameters `settings` wrapped in prefect's quote() (no introspection)",
-    "cached-names": "explain with the vectorizer's feature names built once, not per document and tag",
     "no-explain": "model.classify(explain=False): evidence left for later",
-    "no-metadata": "extract_page without trafilatura's metadata pass (the feed has title, author, date)",
+    "no-classify": "no classification at all (bounds what a faster classifier could save)",
     "no-progress": "no progress-artifact updates",
     "no-fingerprint": "no MinHash fingerprint (bounds what a faster one could save)",
 }
-
-
-def _quote_settings() -> None:
-    from prefect.utilities.annotations import quote
-
-    import flows.pipeline as pipeline
-    from flows.settings import Settings
-
-    class Quoted:
-        def __init__(self, task: Any):
-            self.task = task
-
-        def submit(self, *args: Any, **kwargs: Any) -> Any:
-            args = tuple(quote(a) if isinstance(a, Settings) else a for a in args)
-            return self.task.submit(*args, **kwargs)
-
-    pipeline.fetch_feed_task = Quoted(pipeline.fetch_feed_task)
-    pipeline.fetch_articles_task = Quoted(pipeline.fetch_articles_task)
-
-
-def _cached_names() -> None:
-    from classifiers.ngrams import NgramTfidf
-
-    built: dict[int, Any] = {}
-    names_of = NgramTfidf.get_feature_names_out
-
-    def cached_names(self: Any, input_features: object = None) -> Any:
-        if id(self) not in built:
-            built[id(self)] = names_of(self)
-        return built[id(self)]
-
-    NgramTfidf.get_feature_names_out = cached_names
 
 
 def _no_explain() -> None:
@@ -599,6 +549,20 @@ def _no_explain() -> None:
         return classify(self, docs, explain=False)
 
     AtlasClassifier.classify = without_evidence
+
+
+def _no_classify() -> None:
+    """Articles stored unclassified, and no backlog pass to catch them up."""
+    import flows.pipeline as pipeline
+
+    def unclassified(self: Any, articles: list[dict], what: str) -> list[dict]:
+        for article in articles:
+            article["lang"] = "und"
+        return []
+
+    pipeline.BatchClassifier.start_loading = lambda self: None
+    pipeline.BatchClassifier.rows = unclassified
+    pipeline.BatchClassifier.backlog = lambda self: 0
 
 
 def _worker_patch(name: str) -> None:
@@ -628,10 +592,8 @@ def _no_fingerprint() -> None:
 
 
 PATCHES: dict[str, Callable[[], None]] = {
-    "quote-settings": _quote_settings,
-    "cached-names": _cached_names,
     "no-explain": _no_explain,
-    "no-metadata": lambda: _worker_patch("no-metadata"),
+    "no-classify": _no_classify,
     "no-progress": _no_progress,
     "no-fingerprint": _no_fingerprint,
 }
@@ -820,7 +782,7 @@ def child_components(args: argparse.Namespace) -> int:
     import trafilatura
 
     from flows.dedupe import fingerprint
-    from flows.extract import decode_html, extract_page
+    from flows.extract import extract_page
 
     urls = json.loads(Path(args.urls).read_text("utf-8"))[: args.sample]
     with httpx.Client(trust_env=False) as client:
@@ -846,18 +808,11 @@ def child_components(args: argparse.Namespace) -> int:
         "floor",
         lambda url, body, ctype: trafilatura.extract(body.decode("utf-8"), include_comments=False),
     )
-    costs["poll worker: flows.extract.extract_page (as it is now)"] = per_page(
-        "poll", lambda url, body, ctype: extracted.append(extract_page(body, ctype, url))
+    costs["poll worker: extract_page, feed with title and date (as here; fingerprint included)"] = per_page(
+        "poll", lambda url, body, ctype: extracted.append(extract_page(body, ctype, url, "A title", metadata=False))
     )
-    costs["  the same without metadata (with_metadata=False)"] = per_page(
-        "nometa",
-        lambda url, body, ctype: trafilatura.bare_extraction(
-            decode_html(body, ctype),
-            url=url,
-            include_comments=False,
-            with_metadata=False,
-            include_tables=False,
-        ),
+    costs["  the same for a feed without them (trafilatura's metadata pass)"] = per_page(
+        "meta", lambda url, body, ctype: extract_page(body, ctype, url)
     )
     texts = extracted[-len(pages) :]
     costs["pickle round trip of page + result (pipe to worker)"] = per_page(
@@ -879,10 +834,10 @@ def child_components(args: argparse.Namespace) -> int:
     else:
         docs = [{"title": t["title"], "text": t["text"]} for t in texts]
         model.classify(docs[:5], explain=True)
-        for explain in (False, True):
+        for explain in (False, "relevant"):
             started = time.perf_counter()
             results = model.classify(docs, explain=explain)
-            label = f"poll process: classify (explain={explain})"
+            label = f"poll process: classify (explain={explain!r})"
             costs[label] = round((time.perf_counter() - started) * 1000 / len(docs), 2)
         figures["relevant_share"] = round(sum(r["relevant"] for r in results) / len(results), 3)
     Path(args.out).write_text(json.dumps(figures, indent=2), encoding="utf-8")
@@ -1110,16 +1065,6 @@ def repeat_scenario(
         page_fetches = page_hits(server) - pages_first
         feed_requests = feed_hits(server) - feeds_first
         profiled, what_if = None, {}
-        if options.what_if:
-            for names in (["quote-settings"],):
-                echo(f"[a] what if: repeat poll with {', '.join(names)}...")
-                what_if[",".join(names)] = run_child(
-                    "poll",
-                    workdir,
-                    "repeat-" + "-".join(names),
-                    env,
-                    ["--config", str(config), "--force", "--experiment", ",".join(names)],
-                )
         if options.profile:
             echo("[a] the repeat poll again with cProfile...")
             profiled = run_child(
@@ -1151,16 +1096,14 @@ def repeat_scenario(
     }
 
 
-# "cached-names" (see PATCHES) is left out: classifiers/explain.py now names features one by one.
-# Together: what the poll costs with every cheap fix in; the structural one (classifying while
-# the workers extract) cannot be patched in and is estimated from the CPU figures instead.
-FIXES = ["no-explain", "no-metadata", "no-progress", "no-fingerprint"]
+# Together: what the poll would cost with neither evidence nor fingerprints nor progress updates;
+# no-classify alone bounds the classifier's share.
+FIXES = ["no-explain", "no-progress", "no-fingerprint"]
 VOLUME_WHAT_IF = (
     ["no-explain"],
-    ["no-metadata"],
+    ["no-classify"],
     ["no-fingerprint"],
     ["no-progress"],
-    ["quote-settings"],
     FIXES,
 )
 
@@ -1438,10 +1381,12 @@ def copy_profiles(results: dict[str, Any], quick: bool) -> None:
 
 
 MAIN_STEPS = {  # step timer label -> what the table calls it (main-thread or per-article work)
-    "flows.pipeline._classify": "classify (model load, backlog, classify_task)",
-    "flows.poll.classification_rows": "  classification_rows (model.classify, explain=True)",
-    "flows.pipeline.load_current_model": "  load_current_model",
-    "flows.poll.store_feed_poll": "store_feed_poll (clusters, insert, FTS)",
+    "flows.pipeline._store_batch": "_store_batch (a feed's pages in: classify, store)",
+    "BatchClassifier.rows (wait for the model, classify_task)": "  BatchClassifier.rows (wait for the model, classify)",
+    "flows.poll.classification_rows": "    classification_rows (model.classify, explain='relevant')",
+    "flows.poll.store_feed_poll": "  store_feed_poll (clusters, insert, FTS)",
+    "flows.pipeline._load_model": "_load_model (model and language identifier, in the background)",
+    "BatchClassifier.backlog": "BatchClassifier.backlog (articles left unclassified earlier)",
     "flows.poll.fetch_article": "fetch_article (page phase: span = its wall time)",
     "flows.poll.fingerprint": "fingerprint (MinHash, in page threads)",
     "flows.poll.parse_fetched": "parse_fetched (in a worker)",

@@ -45,6 +45,23 @@ def unwrap_redirector(url: str) -> str:
     return url
 
 
+def _is_tracking(name: str) -> bool:
+    name = name.lower()
+    return name in TRACKING_PARAMS or name.startswith(TRACKING_PREFIXES)
+
+
+def without_tracking(url: str) -> str:
+    """The link as published, less its tracking parameters: the address an article is stored
+    and shown under, whichever feed's copy of the link came first. Host and path stay as they
+    are (a site may not answer without its "www.")."""
+    parts = urlsplit(url.strip())
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(name, value) for name, value in query if not _is_tracking(name)]
+    if len(kept) == len(query):
+        return url.strip()
+    return urlunsplit(parts._replace(query=urlencode(kept)))
+
+
 def canonical_url(url: str) -> str:
     """Lower-case scheme and host, no default port, fragment, tracking parameters, AMP or mobile variant."""
     url = unwrap_redirector(url.strip())
@@ -61,8 +78,7 @@ def canonical_url(url: str) -> str:
     query = [
         (name, value)
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
-        if name.lower() not in TRACKING_PARAMS
-        and not name.lower().startswith(TRACKING_PREFIXES)
+        if not _is_tracking(name)
         and not (name.lower() in ("amp", "outputtype") and value.lower() in ("", "1", "amp", "true"))
     ]
     return urlunsplit((scheme, netloc, path, urlencode(sorted(query)), ""))

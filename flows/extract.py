@@ -75,13 +75,14 @@ def _decode_if_slightly_damaged(content: bytes, codec: str) -> str | None:
     return text if damaged * 20 <= non_ascii else None
 
 
-def extract_page(content: bytes, content_type: str, url: str, title: str = "") -> dict:
+def extract_page(content: bytes, content_type: str, url: str, title: str = "", metadata: bool = True) -> dict:
     """Runs in a worker process: returns a plain dict, never a library object. The story
     fingerprint of `title` (else the page's own) and the text is computed here too, off the
-    poll's main process."""
+    poll's main process. Without `metadata` (the feed gave title and date) the page's title,
+    author and date are not looked for: that search costs as much as the text's extraction."""
     html = decode_html(content, content_type)
     document = trafilatura.bare_extraction(
-        html, url=url, include_comments=False, with_metadata=True, include_tables=False
+        html, url=url, include_comments=False, with_metadata=metadata, include_tables=False
     )
     if document is None:
         return {"text": "", "title": "", "author": "", "date": "", "fingerprint": None}

@@ -1,15 +1,18 @@
 """The Prefect layer: flows `poll-feeds`, `send-digest` and `retrain-classifier` over the plain steps.
 
-Tasks sit at I/O boundaries only (one per feed fetch, one per feed's batch of pages, one
-classification batch per run): a task per article would cost more than the work itself.
+Tasks sit at batch boundaries only (one per feed fetch, one per feed's batch of pages, one per
+feed's classification): a task per article would cost more than the work itself.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from logging import Logger, LoggerAdapter
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, serve, task
@@ -19,7 +22,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import PrefectFuture
+from prefect.futures import PrefectFuture, as_completed
 from prefect.schedules import Cron, Interval
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
@@ -30,7 +33,7 @@ from alerts.send import DeliveryError
 from flows import poll as steps
 from flows.digest import deliver_digest, prepare_digest
 from flows.fetch import FetchError, FetchResult, make_client
-from flows.modelstore import load_current_model, retrain
+from flows.modelstore import current_model_path, retrain
 from flows.parse import Entry, FeedParseError
 from flows.report import digest_preview_markdown, poll_summary_markdown
 from flows.settings import Settings, load_settings
@@ -69,29 +72,106 @@ def fetch_articles_task(
     return steps.fetch_articles(http, pool, entries, feed_url, settings, now, limiter, progress)
 
 
-@task(name="classify", cache_policy=NO_CACHE)
-def classify_task(model: Any, articles: list[dict], now: datetime) -> list[dict]:
+@task(name="classify", cache_policy=NO_CACHE, task_run_name="classify {what}")
+def classify_task(model: Any, articles: list[dict], now: datetime, what: str) -> list[dict]:
     return steps.classification_rows(model, articles, now)
 
 
 class Progress:
-    """A progress bar in the Prefect UI, updated at most once a second to spare the API."""
+    """A progress bar in the Prefect UI over the run's units of work: each due feed read, then
+    each of its new articles fetched and extracted. Feeds add their articles as they are
+    parsed, so the bar cannot reach 100 % while a feed is unread. Updated at most once a second
+    to spare the API, and never moved back."""
 
-    def __init__(self, key: str, total: int):
-        self.total = max(total, 1)
+    def __init__(self, key: str, feeds: int):
+        self.total = max(feeds, 1)
         self.done = 0
+        self.shown = 0.0
         self.shown_at = time.monotonic()
         self.lock = threading.Lock()
-        self.artifact = create_progress_artifact(0.0, key=key, description="articles fetched and extracted")
+        self.artifact = create_progress_artifact(
+            0.0, key=key, description="feeds read, then their new articles fetched and extracted"
+        )
 
-    def advance(self, _done: int, _total: int) -> None:
+    def feed_read(self, new_articles: int) -> None:
+        with self.lock:
+            self.total += new_articles
+        self.advance()
+
+    def advance(self, *_: object) -> None:
         with self.lock:
             self.done += 1
-            due = time.monotonic() - self.shown_at >= 1.0 or self.done == self.total
+            share = min(100.0 * self.done / self.total, 100.0)
+            due = share > self.shown and (time.monotonic() - self.shown_at >= 1.0 or self.done == self.total)
             if due:
-                self.shown_at = time.monotonic()
+                self.shown, self.shown_at = share, time.monotonic()
         if due:
-            update_progress_artifact(self.artifact, min(100.0 * self.done / self.total, 100.0))
+            update_progress_artifact(self.artifact, share)
+
+
+class BatchClassifier:
+    """Classifies the poll's batches as they arrive with one model. The model (and the language
+    identifier) load in the background from the moment a poll finds new entries, while pages
+    are fetched. A model that cannot load, or fails on a batch, leaves those articles
+    unclassified (with their language) for a later run, and the problem is reported."""
+
+    def __init__(self, settings: Settings, db: Database, now: datetime, logger: LoggerLike):
+        self.settings, self.db, self.now, self.logger = settings, db, now, logger
+        self.loading: Future | None = None
+        self.problem: str | None = None
+
+    def start_loading(self) -> None:
+        if self.loading is None:
+            self.loading = _in_background(_load_model, current_model_path(self.settings, self.db))
+
+    def rows(self, articles: list[dict], what: str) -> list[dict]:
+        if not articles:
+            return []
+        try:
+            if self.problem is None:
+                self.start_loading()
+                return classify_task(self.loading.result(), quote(articles), self.now, what)
+        except Exception as error:  # a refused model file, or a model that fails: store, classify later
+            self.problem = str(error) if isinstance(error, classifiers.ModelFileError) \
+                else f"{type(error).__name__}: {error}"
+            self.logger.error("classifier unavailable, articles of %s stored unclassified: %s", what, self.problem)
+        for article in articles:
+            article["lang"] = classifiers.detect_language(f"{article['title']}\n{article['text']}")
+        return []
+
+    def backlog(self) -> int:
+        """Classify the articles an earlier run stored unclassified; how many were."""
+        if self.problem is not None:
+            return 0
+        backlog = unclassified_articles(self.db)
+        rows = self.rows(backlog, "articles left unclassified earlier")
+        if not rows:
+            return 0
+        with transaction(self.db):
+            save_classifications(self.db, rows)
+            for article in backlog:
+                set_language(self.db, article["id"], article["lang"])
+        self.logger.info("classified %d article(s) left unclassified by an earlier run", len(backlog))
+        return len(backlog)
+
+
+def _load_model(path: Path | None) -> Any:
+    model = classifiers.load_model(path)
+    classifiers.detect_language("warm-up")  # its identifier loads on first use and takes a second
+    return model
+
+
+def _in_background(function: Callable[..., Any], *args: Any) -> Future:
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(function(*args))
+        except BaseException as error:  # handed to whoever waits for the result
+            future.set_exception(error)
+
+    threading.Thread(target=run, name=f"background {function.__name__}", daemon=True).start()
+    return future
 
 
 # Feed fetches and page batches run side by side, a few at a time: each page batch has its own
@@ -102,7 +182,9 @@ FEED_CONCURRENCY = 8
 @flow(name="poll-feeds", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=FEED_CONCURRENCY))
 def poll_feeds(config: str | None = None, only: list[str] | None = None, force: bool = False) -> dict:
     """Poll the due feeds (all active ones with force): fetch, parse, fetch and extract new pages,
-    classify, store."""
+    classify, store. Each feed's pages are fetched as soon as its feed is parsed, and each
+    feed's articles are classified and stored as soon as its pages are in, while the other
+    feeds' pages are still being fetched."""
     logger = get_run_logger()
     started = datetime.now(UTC)
     settings = load_settings(config)
@@ -111,44 +193,51 @@ def poll_feeds(config: str | None = None, only: list[str] | None = None, force: 
     due = feed_store.due_feeds(db, started, only, ignore_schedule=force)
     logger.info("%d feed(s) due out of %d configured", len(due), len(settings.feeds))
     reports: dict[str, steps.FeedReport] = {f["url"]: steps.FeedReport(f["url"], f["name"]) for f in due}
-    harvested: list[tuple[dict, FetchResult, list[dict], int]] = []
+    classifier = BatchClassifier(settings, db, started, logger)
     with make_client(settings.fetch.user_agent, settings.fetch.connect_timeout) as http, \
             WorkerPool(settings.fetch.worker_processes, settings.fetch.work_timeout) as pool:
         # quote(): Prefect would otherwise walk these arguments looking for futures, on every call.
         fetches = {f["url"]: fetch_feed_task.submit(http, f, quote(settings)) for f in due}
-        pending = []
-        for feed in due:
-            parsed_entries = _fetch_and_parse(db, pool, feed, fetches[feed["url"]], settings, started,
-                                              reports[feed["url"]], logger)
-            if parsed_entries is not None:
-                pending.append((feed, *parsed_entries))
         limiter = steps.HostLimiter(settings.fetch.per_host_concurrency, settings.fetch.page_concurrency)
-        progress = Progress("poll-progress", sum(len(new) for _, _, new, _ in pending))
-        article_futures = [
-            (feed, result, seen, fetch_articles_task.submit(http, pool, quote(new), feed["url"], feed["name"],
-                                                             quote(settings), started, limiter, progress.advance))
-            for feed, result, new, seen in pending
-        ]
-        for feed, result, seen, future in article_futures:
-            try:
-                harvested.append((feed, result, future.result(), seen))
-            except Exception as error:  # a bug in one feed's batch must not cost the others theirs
-                logger.exception("fetching the articles of %s failed", feed["url"])
-                _fail(db, feed, FetchError("error", f"unexpected {type(error).__name__}: {error}"), settings,
-                      started, reports[feed["url"]], logger)
-    all_articles = [article for _, _, articles, _ in harvested for article in articles]
-    rows, model_problem, backlog = _classify(settings, db, all_articles, started, logger)
-    for feed, result, articles, seen in harvested:
-        report = reports[feed["url"]]
-        inserted = steps.store_feed_poll(db, feed, result, articles, rows, settings, started, seen)
-        relevant = {row["article_id"] for row in rows if row["relevant"]}
-        report.stored = len(inserted)
-        report.relevant_ids = [article for article in inserted if article in relevant]
-        report.fallbacks = sum(1 for a in articles if a["extraction_status"] != "ok")
-        report.moved_to = result.moved_permanently_to or ""
-        if report.outcome == "pending":
-            report.outcome = "new" if inserted else "no_new"
-    return _finish_poll(db, started, list(reports.values()), model_problem, backlog)
+        progress = Progress("poll-progress", len(due))
+        batches: dict[PrefectFuture, tuple[dict, FetchResult, int]] = {}
+        for feed in due:
+            parsed = _fetch_and_parse(db, pool, feed, fetches[feed["url"]], settings, started,
+                                      reports[feed["url"]], logger)
+            progress.feed_read(len(parsed[1]) if parsed else 0)
+            if parsed is not None:
+                result, new, seen = parsed
+                classifier.start_loading()
+                future = fetch_articles_task.submit(http, pool, quote(new), feed["url"], feed["name"],
+                                                    quote(settings), started, limiter, progress.advance)
+                batches[future] = (feed, result, seen)
+        for future in as_completed(list(batches)):
+            feed, result, seen = batches[future]
+            _store_batch(db, feed, result, future, seen, classifier, settings, started, reports[feed["url"]], logger)
+    backlog = classifier.backlog()
+    return _finish_poll(db, started, list(reports.values()), classifier.problem, backlog)
+
+
+def _store_batch(
+    db: Database, feed: dict, result: FetchResult, future: PrefectFuture, seen: int, classifier: BatchClassifier,
+    settings: Settings, now: datetime, report: steps.FeedReport, logger: LoggerLike,
+) -> None:
+    """Classify and store one feed's articles once its pages are in."""
+    try:
+        articles = future.result()
+    except Exception as error:  # a bug in one feed's batch must not cost the others theirs
+        logger.exception("fetching the articles of %s failed", feed["url"])
+        _fail(db, feed, FetchError("error", f"unexpected {type(error).__name__}: {error}"), settings, now,
+              report, logger)
+        return
+    rows = classifier.rows(articles, feed["name"])
+    inserted = steps.store_feed_poll(db, feed, result, articles, rows, settings, now, seen)
+    relevant = {row["article_id"] for row in rows if row["relevant"]}
+    report.stored = len(inserted)
+    report.relevant_ids = [article for article in inserted if article in relevant]
+    report.fallbacks = sum(1 for a in articles if a["extraction_status"] != "ok")
+    report.moved_to = result.moved_permanently_to or ""
+    report.outcome = "new" if inserted else "no_new"
 
 
 def _fetch_and_parse(
@@ -191,36 +280,6 @@ def _fail(
     report.outcome, report.error_kind, report.error = "failed", error.kind, error.message
     logger.warning("feed %s failed (%s): %s; next try %s", feed["url"], error.kind, error.message,
                    row.get("next_poll_at"))
-
-
-def _classify(
-    settings: Settings, db: Database, articles: list[dict], now: datetime, logger: LoggerLike
-) -> tuple[list[dict], str | None, int]:
-    """One batch: this run's articles plus any an earlier run stored unclassified (its model was
-    refused). If the model cannot load, the new articles are stored unclassified for a later run."""
-    backlog = unclassified_articles(db)
-    if not articles and not backlog:
-        return [], None, 0
-    try:
-        model = load_current_model(settings, db)
-        rows = classify_task(model, quote([*articles, *backlog]), now)
-    except Exception as error:  # a refused model file, or a model that fails: store, classify later
-        problem = str(error) if isinstance(error, classifiers.ModelFileError) else f"{type(error).__name__}: {error}"
-        logger.error("classifier unavailable, articles stored unclassified: %s", problem)
-        for article in articles:
-            article["lang"] = classifiers.detect_language(f"{article['title']}\n{article['text']}")
-        return [], problem, 0
-    if backlog:
-        _store_backlog(db, backlog, rows[len(articles):])
-        logger.info("classified %d article(s) left unclassified by an earlier run", len(backlog))
-    return rows[: len(articles)], None, len(backlog)
-
-
-def _store_backlog(db: Database, backlog: list[dict], rows: list[dict]) -> None:
-    with transaction(db):
-        save_classifications(db, rows)
-        for article in backlog:
-            set_language(db, article["id"], article["lang"])
 
 
 def _finish_poll(

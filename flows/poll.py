@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import sqlite_utils
 
+from flows.canonical import without_tracking
 from flows.dedupe import RECENT_WINDOW, assign_clusters, fingerprint
 from flows.extract import Extraction, choose_text, extract_page, is_extractable
 from flows.fetch import FEED_ACCEPT, FetchError, FetchLimits, FetchResult, fetch
@@ -92,7 +93,7 @@ def parse_fetched(pool: WorkerPool, result: FetchResult, settings: Settings, now
     """Parse in a worker process; a hang or blow-up becomes a FeedParseError."""
     try:
         return pool.run(
-            parse_feed, result.content, result.final_url,
+            parse_feed, result.content, result.final_url, urgent=True,
             content_type=result.content_type, max_entries=settings.fetch.max_entries_per_feed, now=now,
         )
     except WorkFailed as error:
@@ -138,7 +139,8 @@ def fetch_article(
         kind = page.content_type.split(";")[0] or "unknown type"
         return Extraction(status="skipped", text=entry.summary, note=f"not an HTML page ({kind}); kept the feed summary")
     try:
-        extracted = pool.run(extract_page, page.content, page.content_type, page.final_url, title=entry.title)
+        extracted = pool.run(extract_page, page.content, page.content_type, page.final_url, title=entry.title,
+                             metadata=not (entry.title and entry.published))
     except WorkFailed as error:
         return choose_text(None, entry.summary, f"extraction failed ({error.kind}: {error.message})")
     return choose_text(extracted, entry.summary)
@@ -181,7 +183,7 @@ def article_record(entry: Entry, extraction: Extraction, feed_url: str, now: dat
     title = entry.title or extraction.title
     return {
         "id": identifier,
-        "url": entry.link,
+        "url": without_tracking(entry.link),
         "feed_url": feed_url,
         "guid": entry.guid,
         "dedupe_key": entry.dedupe_key,

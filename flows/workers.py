@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-import queue
 import resource
 import threading
 import traceback
@@ -95,39 +94,60 @@ class Worker:
 
 
 class WorkerPool:
-    """A fixed set of workers shared by threads; each call borrows one worker."""
+    """A fixed set of workers shared by threads; each call borrows one worker. An urgent call
+    (a feed to parse, which unblocks a whole batch of pages) takes the next free worker ahead
+    of the calls already waiting."""
 
     def __init__(self, size: int = 2, timeout: float = 30.0, memory_limit: int = MEMORY_LIMIT_BYTES):
         self.timeout = timeout
         self._size = max(1, size)
         self._memory_limit = memory_limit
-        self._idle: queue.Queue[Worker] = queue.Queue()
+        self._idle: list[Worker] = []
         self._started = 0
-        self._lock = threading.Lock()
+        self._urgent_waiting = 0
+        self._changed = threading.Condition()
 
-    def _borrow(self) -> Worker:
+    def _borrow(self, urgent: bool) -> Worker:
+        with self._changed:
+            self._urgent_waiting += urgent
+            try:
+                while not (self._idle and (urgent or not self._urgent_waiting)):
+                    if self._started < self._size:
+                        self._started += 1
+                        break
+                    self._changed.wait()
+                else:
+                    return self._idle.pop()
+            finally:
+                self._urgent_waiting -= urgent
         try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            start_one = self._started < self._size
-            self._started += start_one
-        return Worker(self._memory_limit) if start_one else self._idle.get()
+            return Worker(self._memory_limit)
+        except BaseException:
+            with self._changed:
+                self._started -= 1
+                self._changed.notify_all()
+            raise
 
-    def run(self, function: Callable[..., Any], *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
-        worker = self._borrow()
+    def _give_back(self, worker: Worker) -> None:
+        with self._changed:
+            self._idle.append(worker)
+            self._changed.notify_all()
+
+    def run(
+        self, function: Callable[..., Any], *args: Any, timeout: float | None = None, urgent: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        worker = self._borrow(urgent)
         try:
             return worker.call(function, args, kwargs, timeout or self.timeout)
         finally:
-            self._idle.put(worker)
+            self._give_back(worker)
 
     def close(self) -> None:
-        while True:
-            try:
-                self._idle.get_nowait().close()
-            except queue.Empty:
-                return
+        with self._changed:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.close()
 
     def __enter__(self) -> WorkerPool:
         return self

@@ -2,7 +2,7 @@
 
 import pytest
 
-from flows.canonical import canonical_url, dedupe_key
+from flows.canonical import canonical_url, dedupe_key, without_tracking
 
 
 @pytest.mark.parametrize(
@@ -23,6 +23,18 @@ from flows.canonical import canonical_url, dedupe_key
 )
 def test_canonical_forms(url, expected):
     assert canonical_url(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://www.outlet.example/news/1?utm_source=rss&id=5&fbclid=x#top", "https://www.outlet.example/news/1?id=5#top"),
+        ("https://m.outlet.example/news/1.amp.html?b=%2F&a=1", "https://m.outlet.example/news/1.amp.html?b=%2F&a=1"),
+        (" https://outlet.example/news/1?xtor=RSS-3 ", "https://outlet.example/news/1"),
+    ],
+)
+def test_stored_links_lose_tracking_parameters_and_nothing_else(url, expected):
+    assert without_tracking(url) == expected
 
 
 def test_distinct_articles_stay_distinct():

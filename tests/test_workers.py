@@ -1,5 +1,6 @@
 """Worker processes: a hang is killed at the wall-clock limit and the pool keeps working."""
 
+import threading
 import time
 
 import pytest
@@ -37,3 +38,27 @@ def test_memory_blow_up_is_stopped():
             pool.run(hog_memory)
         assert caught.value.kind in ("memory", "crash")
         assert pool.run(len, "ok") == 2
+
+
+def test_an_urgent_call_takes_the_next_free_worker_ahead_of_waiting_calls():
+    finished: list[str] = []
+
+    def call(pool: WorkerPool, name: str, seconds: float, urgent: bool = False) -> None:
+        pool.run(time.sleep, seconds, urgent=urgent)
+        finished.append(name)
+
+    with WorkerPool(1, timeout=20) as pool:
+        pool.run(len, "start the one worker")
+        busy = threading.Thread(target=call, args=(pool, "busy", 2.0))
+        busy.start()
+        time.sleep(0.3)
+        waiting = [threading.Thread(target=call, args=(pool, f"page {i}", 0.0)) for i in range(3)]
+        for thread in waiting:
+            thread.start()
+        time.sleep(0.3)
+        urgent = threading.Thread(target=call, args=(pool, "feed", 0.0, True))
+        urgent.start()
+        for thread in (busy, *waiting, urgent):
+            thread.join()
+    assert finished[:2] == ["busy", "feed"]
+    assert sorted(finished[2:]) == ["page 0", "page 1", "page 2"]
