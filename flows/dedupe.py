@@ -241,41 +241,70 @@ def assign_clusters(
     recent: Sequence[Mapping[str, Any]],
     threshold: float = SIMILARITY_THRESHOLD,
 ) -> dict[str, str]:
-    """Story cluster of each new article: new id -> cluster id.
+    """Story cluster of each new article: new id -> cluster id (see StoryIndex.assign)."""
+    return StoryIndex(recent, threshold).assign(new)
 
-    `new` holds dicts with id, fingerprint and published/fetched_at; `recent` holds stored
-    articles with id, fingerprint and cluster_id. A new article joins the cluster of its most
-    similar earlier article (stored, or new in this batch and published before it) when the
-    similarity reaches `threshold`; otherwise it starts a cluster named by its own id. Articles
-    without a usable fingerprint stay alone. Candidates come from LSH buckets, so the cost grows
-    with the number of articles, not with the number of pairs.
-    """
-    needed = threshold * NUM_HASHES
-    stored = _StoredIndex(recent)
-    ordered = sorted(new, key=lambda article: (_moment(article), str(article["id"])))
-    batch = np.zeros((len(ordered), NUM_HASHES), dtype=np.uint16)
-    batch_clusters: list[str] = []
-    batch_buckets: dict[int, list[int]] = {}
-    assigned: dict[str, str] = {}
-    for article in ordered:
-        identifier = str(article["id"])
-        sig = signature(article.get("fingerprint"))
-        if sig is None:
-            assigned[identifier] = identifier
-            continue
-        keys = _band_keys(sig[None, :])[0]
-        score, cluster = stored.best(sig, keys)
-        candidates = sorted({index for key in keys.tolist() for index in batch_buckets.get(key, ())})
+
+class StoryIndex:
+    """The stories a batch of new articles may repeat: the recent stored articles (`recent`
+    holds id, fingerprint and cluster_id), plus those added with `remember` since. A poll
+    loads the stored ones once and remembers each batch once it is stored, rather than
+    reading the whole recent window again for every feed."""
+
+    def __init__(self, recent: Sequence[Mapping[str, Any]], threshold: float = SIMILARITY_THRESHOLD):
+        self.needed = threshold * NUM_HASHES
+        self._stored = _StoredIndex(recent)
+        self._signatures: list[np.ndarray] = []
+        self._clusters: list[str] = []
+        self._buckets: dict[int, list[int]] = {}
+
+    def assign(self, new: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+        """Story cluster of each new article: new id -> cluster id.
+
+        `new` holds dicts with id, fingerprint and published/fetched_at. A new article joins the
+        cluster of its most similar earlier article (known to the index, or new in this batch
+        and published before it) when the similarity reaches the threshold; otherwise it starts
+        a cluster named by its own id. Articles without a usable fingerprint stay alone.
+        Candidates come from LSH buckets, so the cost grows with the number of articles, not
+        with the number of pairs. The index itself is left as it was.
+        """
+        ordered = sorted(new, key=lambda article: (_moment(article), str(article["id"])))
+        batch = StoryIndex([], 0.0)
+        assigned: dict[str, str] = {}
+        for article in ordered:
+            identifier = str(article["id"])
+            sig = signature(article.get("fingerprint"))
+            if sig is None:
+                assigned[identifier] = identifier
+                continue
+            keys = _band_keys(sig[None, :])[0]
+            score, cluster = max(self._best(sig, keys), batch._best(sig, keys), key=lambda found: found[0])
+            cluster = cluster if score >= self.needed else identifier
+            assigned[identifier] = cluster
+            batch._add(sig, keys, cluster)
+        return assigned
+
+    def remember(self, articles: Sequence[Mapping[str, Any]]) -> None:
+        """Add stored articles (id, fingerprint, cluster_id) for the batches that follow."""
+        for article in articles:
+            sig = signature(article.get("fingerprint"))
+            if sig is not None:
+                self._add(sig, _band_keys(sig[None, :])[0], str(article.get("cluster_id") or article["id"]))
+
+    def _add(self, sig: np.ndarray, keys: np.ndarray, cluster: str) -> None:
+        index = len(self._clusters)
+        self._signatures.append(sig)
+        self._clusters.append(cluster)
+        for key in keys.tolist():
+            self._buckets.setdefault(key, []).append(index)
+
+    def _best(self, sig: np.ndarray, keys: np.ndarray) -> tuple[int, str]:
+        """(equal minima, cluster) of the best candidate, stored or remembered; (0, "") for none."""
+        score, cluster = self._stored.best(sig, keys)
+        candidates = sorted({index for key in keys.tolist() for index in self._buckets.get(key, ())})
         if candidates:
-            scores = np.count_nonzero(batch[candidates] == sig, axis=1)
+            scores = np.count_nonzero(np.array([self._signatures[i] for i in candidates]) == sig, axis=1)
             top = int(np.argmax(scores))
             if scores[top] > score:
-                score, cluster = int(scores[top]), batch_clusters[candidates[top]]
-        cluster = cluster if score >= needed else identifier
-        assigned[identifier] = cluster
-        index = len(batch_clusters)
-        batch[index] = sig
-        batch_clusters.append(cluster)
-        for key in keys.tolist():
-            batch_buckets.setdefault(key, []).append(index)
-    return assigned
+                score, cluster = int(scores[top]), self._clusters[candidates[top]]
+        return score, cluster

@@ -31,6 +31,7 @@ from sqlite_utils import Database
 import classifiers
 from alerts.send import DeliveryError
 from flows import poll as steps
+from flows.dedupe import StoryIndex
 from flows.digest import deliver_digest, prepare_digest
 from flows.fetch import FetchError, FetchResult, make_client
 from flows.modelstore import current_model_path, retrain
@@ -211,16 +212,18 @@ def poll_feeds(config: str | None = None, only: list[str] | None = None, force: 
                 future = fetch_articles_task.submit(http, pool, quote(new), feed["url"], feed["name"],
                                                     quote(settings), started, limiter, progress.advance)
                 batches[future] = (feed, result, seen)
+        stories = steps.load_stories(db, started) if batches else None
         for future in as_completed(list(batches)):
             feed, result, seen = batches[future]
-            _store_batch(db, feed, result, future, seen, classifier, settings, started, reports[feed["url"]], logger)
+            _store_batch(db, feed, result, future, seen, classifier, stories, settings, started, reports[feed["url"]],
+                         logger)
     backlog = classifier.backlog()
     return _finish_poll(db, started, list(reports.values()), classifier.problem, backlog)
 
 
 def _store_batch(
     db: Database, feed: dict, result: FetchResult, future: PrefectFuture, seen: int, classifier: BatchClassifier,
-    settings: Settings, now: datetime, report: steps.FeedReport, logger: LoggerLike,
+    stories: StoryIndex, settings: Settings, now: datetime, report: steps.FeedReport, logger: LoggerLike,
 ) -> None:
     """Classify and store one feed's articles once its pages are in."""
     try:
@@ -231,7 +234,7 @@ def _store_batch(
               report, logger)
         return
     rows = classifier.rows(articles, feed["name"])
-    inserted = steps.store_feed_poll(db, feed, result, articles, rows, settings, now, seen)
+    inserted = steps.store_feed_poll(db, feed, result, articles, rows, settings, now, seen, stories)
     relevant = {row["article_id"] for row in rows if row["relevant"]}
     report.stored = len(inserted)
     report.relevant_ids = [article for article in inserted if article in relevant]

@@ -19,7 +19,7 @@ import httpx
 import sqlite_utils
 
 from flows.canonical import without_tracking
-from flows.dedupe import RECENT_WINDOW, assign_clusters, fingerprint
+from flows.dedupe import RECENT_WINDOW, StoryIndex, fingerprint
 from flows.extract import Extraction, choose_text, extract_page, is_extractable
 from flows.fetch import FEED_ACCEPT, FetchError, FetchLimits, FetchResult, fetch
 from flows.guard import AddressPolicy
@@ -214,6 +214,11 @@ def classification_rows(model: Any, articles: Sequence[dict], now: datetime) -> 
     return rows
 
 
+def load_stories(db: sqlite_utils.Database, now: datetime) -> StoryIndex:
+    """The stories of the recent window, for clustering the articles a poll stores."""
+    return StoryIndex(recent_fingerprints(db, iso(now - RECENT_WINDOW)))
+
+
 def store_feed_poll(
     db: sqlite_utils.Database,
     feed: dict,
@@ -223,13 +228,15 @@ def store_feed_poll(
     settings: Settings,
     now: datetime,
     entries_seen: int,
+    stories: StoryIndex | None = None,
 ) -> list[str]:
     """Articles (each placed in its story cluster), their classifications and the feed's health in
-    one transaction; returns inserted ids."""
+    one transaction; returns inserted ids. A poll passes the `stories` it keeps across its
+    feeds; without them the recent window is read from the database."""
     with transaction(db):
         if articles:
-            recent = recent_fingerprints(db, iso(now - RECENT_WINDOW))
-            clusters = assign_clusters(articles, recent)
+            stories = stories or load_stories(db, now)
+            clusters = stories.assign(articles)
             for article in articles:
                 article["cluster_id"] = clusters[article["id"]]
         inserted = insert_articles(db, articles)
@@ -242,6 +249,8 @@ def store_feed_poll(
             body_hash=body_hash(result.content) if result.content else None,
             entries_seen=entries_seen, articles_stored=len(inserted),
         )
+    if stories is not None:
+        stories.remember([article for article in articles if article["id"] in fresh])
     if result.moved_permanently_to:
         feed_store.move_feed(db, feed["url"], result.moved_permanently_to, now)
     return inserted

@@ -21,6 +21,7 @@ from flows.dedupe import (
     MIN_WORDS,
     NUM_HASHES,
     SIMILARITY_THRESHOLD,
+    StoryIndex,
     assign_clusters,
     fingerprint,
     normalise,
@@ -353,6 +354,19 @@ def test_within_a_batch_the_earliest_report_names_the_cluster():
         {"id": "second", "fingerprint": prints[1], "published": None, "fetched_at": "2025-10-14T09:15:00+00:00"},
     ]
     assert assign_clusters(new, []) == {"first": "first", "second": "first", "third": "first"}
+
+
+def test_a_story_index_knows_the_batches_it_was_told_were_stored():
+    prints = fingerprints(NAVANTIA.name)
+    stories = StoryIndex([])
+    first = [{"id": "first", "fingerprint": prints[0], "published": "2025-10-14T08:30:00+00:00"}]
+    later = [{"id": "later", "fingerprint": prints[1], "published": "2025-10-14T09:30:00+00:00"}]
+    assert stories.assign(first) == {"first": "first"}
+    assert stories.assign(later) == {"later": "later"}  # assigning alone stores nothing
+    stories.remember([{**first[0], "cluster_id": "first"}])
+    assert stories.assign(later) == {"later": "first"}
+    stored = [{"id": "wire", "fingerprint": prints[2], "cluster_id": "wire"}]
+    assert StoryIndex(stored).assign(later) == {"later": "wire"}
 
 
 def _noise_fingerprints(count: int, seed: int) -> list[str]:
