@@ -439,7 +439,7 @@ def install_step_timers() -> StepTimer:
     timer.wrap(workers.WorkerPool, "close", "WorkerPool.close")
     for name in ("_store_batch", "_finish_poll", "_fetch_and_parse", "_load_model"):
         timer.wrap(pipeline, name)
-    timer.wrap(pipeline.BatchClassifier, "rows", "BatchClassifier.rows (wait for the model, classify_task)")
+    timer.wrap(pipeline.BatchClassifier, "rows", "BatchClassifier.rows (wait for the model, classify)")
     timer.wrap(pipeline.BatchClassifier, "backlog", "BatchClassifier.backlog")
     timer.wrap(articles, "unclassified_articles")
     timer.wrap(feeds, "sync_feeds")
@@ -1382,7 +1382,7 @@ def copy_profiles(results: dict[str, Any], quick: bool) -> None:
 
 MAIN_STEPS = {  # step timer label -> what the table calls it (main-thread or per-article work)
     "flows.pipeline._store_batch": "_store_batch (a feed's pages in: classify, store)",
-    "BatchClassifier.rows (wait for the model, classify_task)": "  BatchClassifier.rows (wait for the model, classify)",
+    "BatchClassifier.rows (wait for the model, classify)": "  BatchClassifier.rows (wait for the model, classify)",
     "flows.poll.classification_rows": "    classification_rows (model.classify, explain='relevant')",
     "flows.poll.store_feed_poll": "  store_feed_poll (clusters, insert, FTS)",
     "flows.pipeline._load_model": "_load_model (model and language identifier, in the background)",

@@ -1,7 +1,9 @@
 """The Prefect layer: flows `poll-feeds`, `send-digest` and `retrain-classifier` over the plain steps.
 
-Tasks sit at batch boundaries only (one per feed fetch, one per feed's batch of pages, one per
-feed's classification): a task per article would cost more than the work itself.
+Tasks sit at batch boundaries only (one per feed fetch, one per feed's batch of pages): a task
+per article would cost more than the work itself. Each batch is classified in the flow itself,
+with a line in the run's log: a task run there would add Prefect's per-task cost to the thread
+that stores, for nothing the log does not show.
 """
 
 from __future__ import annotations
@@ -73,11 +75,6 @@ def fetch_articles_task(
     return steps.fetch_articles(http, pool, entries, feed_url, settings, now, limiter, progress)
 
 
-@task(name="classify", cache_policy=NO_CACHE, task_run_name="classify {what}")
-def classify_task(model: Any, articles: list[dict], now: datetime, what: str) -> list[dict]:
-    return steps.classification_rows(model, articles, now)
-
-
 class Progress:
     """A progress bar in the Prefect UI over the run's units of work: each due feed read, then
     each of its new articles fetched and extracted. Feeds add their articles as they are
@@ -131,7 +128,10 @@ class BatchClassifier:
         try:
             if self.problem is None:
                 self.start_loading()
-                return classify_task(self.loading.result(), quote(articles), self.now, what)
+                rows = steps.classification_rows(self.loading.result(), articles, self.now)
+                self.logger.info("classified %d article(s) of %s: %d relevant", len(rows), what,
+                                 sum(row["relevant"] for row in rows))
+                return rows
         except Exception as error:  # a refused model file, or a model that fails: store, classify later
             self.problem = str(error) if isinstance(error, classifiers.ModelFileError) \
                 else f"{type(error).__name__}: {error}"
