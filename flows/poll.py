@@ -19,7 +19,7 @@ import httpx
 import sqlite_utils
 
 from flows.canonical import without_tracking
-from flows.dedupe import RECENT_WINDOW, StoryIndex, fingerprint
+from flows.dedupe import RECENT_WINDOW, StoryIndex, fingerprint, is_current
 from flows.extract import Extraction, choose_text, extract_page, is_extractable
 from flows.fetch import FEED_ACCEPT, FetchError, FetchLimits, FetchResult, fetch
 from flows.guard import AddressPolicy
@@ -30,10 +30,12 @@ from storage import feeds as feed_store
 from storage import transaction
 from storage.articles import (
     article_id,
+    article_texts,
     insert_articles,
     known_ids,
     recent_fingerprints,
     save_classifications,
+    set_fingerprint,
 )
 from storage.feeds import FeedFailure, iso
 
@@ -215,8 +217,20 @@ def classification_rows(model: Any, articles: Sequence[dict], now: datetime) -> 
 
 
 def load_stories(db: sqlite_utils.Database, now: datetime) -> StoryIndex:
-    """The stories of the recent window, for clustering the articles a poll stores."""
-    return StoryIndex(recent_fingerprints(db, iso(now - RECENT_WINDOW)))
+    """The stories of the recent window, for clustering the articles a poll stores. Fingerprints
+    an older version of atlaswatch made are made again from the stored text (and stored), so
+    an upgrade does not split a story in two."""
+    recent = recent_fingerprints(db, iso(now - RECENT_WINDOW))
+    stale = {row["id"]: row for row in recent if not is_current(row["fingerprint"])}
+    if stale:
+        with transaction(db):
+            for article in article_texts(db, list(stale)):
+                renewed = fingerprint(article["title"] or "", article["text"] or "")
+                set_fingerprint(db, article["id"], renewed)
+                stale[article["id"]]["fingerprint"] = renewed
+        logger.info("made the story fingerprints of %d recent article(s) again, as this version makes them",
+                    len(stale))
+    return StoryIndex(recent)
 
 
 def store_feed_poll(
@@ -233,9 +247,10 @@ def store_feed_poll(
     """Articles (each placed in its story cluster), their classifications and the feed's health in
     one transaction; returns inserted ids. A poll passes the `stories` it keeps across its
     feeds; without them the recent window is read from the database."""
+    if articles and stories is None:
+        stories = load_stories(db, now)
     with transaction(db):
         if articles:
-            stories = stories or load_stories(db, now)
             clusters = stories.assign(articles)
             for article in articles:
                 article["cluster_id"] = clusters[article["id"]]

@@ -75,6 +75,20 @@ def save_classifications(db: sqlite_utils.Database, rows: Iterable[Mapping[str, 
     return count
 
 
+def article_texts(db: sqlite_utils.Database, ids: Sequence[str]) -> list[dict]:
+    """id, title and text of these articles."""
+    found: list[dict] = []
+    for start in range(0, len(ids), 500):
+        chunk = list(ids[start : start + 500])
+        marks = ",".join("?" * len(chunk))
+        found.extend(db.query(f"SELECT id, title, text FROM articles WHERE id IN ({marks})", chunk))
+    return found
+
+
+def set_fingerprint(db: sqlite_utils.Database, article: str, fingerprint: str) -> None:
+    db.execute("UPDATE articles SET fingerprint = ? WHERE id = ?", [fingerprint, article])
+
+
 def set_language(db: sqlite_utils.Database, article: str, lang: str) -> None:
     db.execute("UPDATE articles SET lang = ? WHERE id = ?", [lang, article])
 
