@@ -755,7 +755,7 @@ def child_plain_repeat(args: argparse.Namespace) -> int:
     feed_store.sync_feeds(db, ((f.url, f.name) for f in settings.feeds), now)
     due = feed_store.due_feeds(db, now, None, ignore_schedule=True)
     with (
-        make_client(settings.fetch.user_agent, settings.fetch.connect_timeout) as http,
+        make_client(settings.fetch.user_agent, settings.fetch.connect_timeout, steps.policy_from(settings)) as http,
         ThreadPoolExecutor(max_workers=16) as executor,
     ):
         results = list(executor.map(lambda feed: steps.fetch_feed(http, feed, settings), due))

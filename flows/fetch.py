@@ -7,15 +7,17 @@ import email.utils
 import socket
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urljoin
 
+import httpcore
 import httpx
 
-from flows.guard import AddressPolicy, BlockedURL, check_target
+from flows.guard import AddressPolicy, BlockedURL, check_address, check_target, resolve
 
 FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
@@ -70,14 +72,47 @@ class FetchResult:
         return self.headers.get("content-type", "")
 
 
-def make_client(user_agent: str, connect_timeout: float) -> httpx.Client:
-    """One client per run; redirects are followed by hand so that every hop is checked."""
+class GuardedNetwork(httpcore.SyncBackend):
+    """Connects only to an address it has just checked. The check before each request gives
+    the clear error; this one closes the gap between that check and the connection, where a
+    second DNS answer could point the name at the user's own network (DNS rebinding): the name
+    is resolved once, here, and the socket goes to one of the addresses checked."""
+
+    def __init__(self, policy: AddressPolicy):
+        self.policy = policy
+
+    def connect_tcp(
+        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            addresses = resolve(host, port)
+        except (OSError, UnicodeError) as error:
+            raise httpcore.ConnectError(f"cannot resolve {host}: {error}") from error
+        for address in addresses:
+            check_address(address, self.policy)
+        failure: httpcore.ConnectError | None = None
+        for address in addresses:
+            try:
+                return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
+            except httpcore.ConnectError as error:
+                failure = error
+        raise failure or httpcore.ConnectError(f"{host} resolved to no address")
+
+
+def make_client(user_agent: str, connect_timeout: float, policy: AddressPolicy) -> httpx.Client:
+    """One client per run; redirects are followed by hand so that every hop is checked, and every
+    connection goes to an address the policy allows."""
     timeout = httpx.Timeout(connect=connect_timeout, read=connect_timeout, write=connect_timeout, pool=60.0)
+    transport = httpx.HTTPTransport(limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+                                    trust_env=False)
+    # httpx takes no network backend; its httpcore pool does, and reads it when it opens a connection.
+    transport._pool._network_backend = GuardedNetwork(policy)
     return httpx.Client(
         follow_redirects=False,
         timeout=timeout,
         headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
-        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        transport=transport,
         trust_env=False,
     )
 
@@ -150,6 +185,8 @@ def _request(
     try:
         with client.stream("GET", url, headers=headers, timeout=timeout) as response:
             yield response
+    except BlockedURL as error:
+        raise FetchError("blocked", str(error)) from error
     except httpx.TimeoutException as error:
         raise FetchError("timeout", f"{url}: timed out ({type(error).__name__})") from error
     except httpx.ConnectError as error:

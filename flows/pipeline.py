@@ -195,7 +195,7 @@ def poll_feeds(config: str | None = None, only: list[str] | None = None, force: 
     logger.info("%d feed(s) due out of %d configured", len(due), len(settings.feeds))
     reports: dict[str, steps.FeedReport] = {f["url"]: steps.FeedReport(f["url"], f["name"]) for f in due}
     classifier = BatchClassifier(settings, db, started, logger)
-    with make_client(settings.fetch.user_agent, settings.fetch.connect_timeout) as http, \
+    with make_client(settings.fetch.user_agent, settings.fetch.connect_timeout, steps.policy_from(settings)) as http, \
             WorkerPool(settings.fetch.worker_processes, settings.fetch.work_timeout) as pool:
         # quote(): Prefect would otherwise walk these arguments looking for futures, on every call.
         fetches = {f["url"]: fetch_feed_task.submit(http, f, quote(settings)) for f in due}

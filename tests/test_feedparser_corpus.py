@@ -143,7 +143,7 @@ def test_compressed_corpus_files_served_with_their_content_encoding(corpus, site
     site.routes[f"/{name}"] = Resource((corpus / "compression" / name).read_bytes(), "application/atom+xml",
                                        headers={"Content-Encoding": encoding})
     limits = FetchLimits(max_bytes=64 * 1024, connect_timeout=2.0, deadline=4.0)
-    with make_client("atlaswatch-test", 2.0) as http:
+    with make_client("atlaswatch-test", 2.0, LOOPBACK) as http:
         try:
             result = fetch(http, f"{site.url}/{name}", limits, LOOPBACK, accept=FEED_ACCEPT)
         except FetchError as error:

@@ -1,6 +1,7 @@
 """Fetching against a real local server: every failure has its kind."""
 
 import gzip
+import socket
 import time
 
 import pytest
@@ -15,7 +16,7 @@ LIMITS = FetchLimits(max_bytes=64 * 1024, connect_timeout=2.0, deadline=4.0, max
 
 @pytest.fixture
 def http():
-    with make_client("atlaswatch-test", 2.0) as client:
+    with make_client("atlaswatch-test", 2.0, LOOPBACK) as client:
         yield client
 
 
@@ -101,6 +102,39 @@ def test_redirect_to_a_forbidden_target_is_refused_before_connecting(site, http,
     with pytest.raises(FetchError) as caught:
         fetch(http, site.url + "/hop", LIMITS, LOOPBACK)
     assert caught.value.kind == "blocked"
+
+
+def test_a_name_that_rebinds_to_a_forbidden_address_after_the_check_is_not_connected_to(site, http, monkeypatch):
+    """DNS rebinding: the name answers 127.0.0.1 (allowed here) when the request is checked,
+    then 127.0.0.2 (not allowed) when the connection is opened. No DNS server can be run here
+    that the system resolver would ask, so getaddrinfo stands in for one."""
+    real_getaddrinfo = socket.getaddrinfo
+    answers = iter(["127.0.0.1", "127.0.0.2"])
+    asked: list[str] = []
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "rebind.test":
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        address = next(answers, "127.0.0.2")
+        asked.append(address)
+        return real_getaddrinfo(address, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    site.routes["/x"] = Resource(b"<rss></rss>", "application/rss+xml")
+    port = site.url.rsplit(":", 1)[1]
+    with pytest.raises(FetchError) as caught:
+        fetch(http, f"http://rebind.test:{port}/x", LIMITS, LOOPBACK)
+    assert asked == ["127.0.0.1", "127.0.0.2"]
+    assert caught.value.kind == "blocked" and "127.0.0.2" in caught.value.message
+
+
+def test_a_name_is_connected_to_at_the_address_that_was_checked(site, http, monkeypatch):
+    real_getaddrinfo = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *args, **kwargs: real_getaddrinfo(
+        "127.0.0.1" if host == "feeds.test" else host, port, *args, **kwargs))
+    site.routes["/x"] = Resource(b"<rss></rss>", "application/rss+xml")
+    port = site.url.rsplit(":", 1)[1]
+    assert fetch(http, f"http://feeds.test:{port}/x", LIMITS, LOOPBACK).content == b"<rss></rss>"
 
 
 def test_lying_content_length_is_still_capped(site, http):

@@ -21,7 +21,14 @@ from flows.extract import extract_page
 from flows.fetch import FetchError, make_client
 from flows.localserver import Resource
 from flows.parse import Entry, FeedParseError, ParsedFeed
-from flows.poll import HostLimiter, fetch_article, fetch_articles, fetch_feed, parse_fetched
+from flows.poll import (
+    HostLimiter,
+    fetch_article,
+    fetch_articles,
+    fetch_feed,
+    parse_fetched,
+    policy_from,
+)
 from flows.settings import Settings, with_overrides
 from flows.workers import WorkerPool
 
@@ -72,7 +79,7 @@ def pool() -> Iterator[WorkerPool]:
 
 @pytest.fixture
 def http() -> Iterator[httpx.Client]:
-    with make_client("atlaswatch-test", 1.0) as client:
+    with make_client("atlaswatch-test", 1.0, policy_from(loopback_settings())) as client:
         yield client
 
 

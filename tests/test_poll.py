@@ -5,7 +5,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from flows.localserver import Resource
-from flows.poll import fetch_articles, fetch_feed, parse_fetched, select_new, store_feed_poll
+from flows.poll import (
+    fetch_articles,
+    fetch_feed,
+    parse_fetched,
+    policy_from,
+    select_new,
+    store_feed_poll,
+)
 from flows.settings import load_settings
 from flows.workers import WorkerPool
 from storage import feeds as feed_store
@@ -52,7 +59,7 @@ def test_guid_churn_does_not_store_a_story_twice(env):
     site.routes["/a.html"] = Resource(PAGE.format(title="A").encode())
     site.routes["/a2.html"] = Resource(PAGE.format(title="A").encode())
     site.routes["/feed.xml"] = Resource(rss(site.url, [("Story A", "/a.html", "guid-1")]), "application/rss+xml")
-    with make_client("t", 3) as http:
+    with make_client("t", 3, policy_from(env["settings"])) as http:
         _, first = poll_once(env, http)
         assert len(first) == 1
         # The publisher regenerates GUIDs and links for the same entry.
@@ -69,7 +76,7 @@ def test_same_bytes_with_a_new_etag_is_not_parsed_again(env):
     site.routes["/a.html"] = Resource(PAGE.format(title="A").encode())
     body = rss(site.url, [("Story A", "/a.html", "g")])
     site.routes["/feed.xml"] = Resource(body, "application/rss+xml", conditional=False, headers={"ETag": '"v1"'})
-    with make_client("t", 3) as http:
+    with make_client("t", 3, policy_from(env["settings"])) as http:
         poll_once(env, http)
         site.routes["/feed.xml"] = Resource(body, "application/rss+xml", conditional=False, headers={"ETag": '"v2"'})
         feed = feed_store.list_feeds(env["db"])[0]
@@ -91,7 +98,7 @@ def test_permanent_redirect_moves_the_feed_for_good(env):
         request.end_headers()
 
     site.routes["/feed.xml"] = moved
-    with make_client("t", 3) as http:
+    with make_client("t", 3, policy_from(env["settings"])) as http:
         poll_once(env, http)
     rows = {row["url"]: row for row in feed_store.list_feeds(env["db"])}
     assert rows[site.url + "/feed.xml"]["status"] == "moved" and "update your config" in rows[site.url + "/feed.xml"]["note"]

@@ -30,7 +30,7 @@ from flows.canonical import canonical_url
 from flows.fetch import FetchError, make_client
 from flows.localserver import LocalServer, Resource
 from flows.parse import Entry, FeedParseError, ParsedFeed
-from flows.poll import fetch_articles, fetch_feed, parse_fetched
+from flows.poll import fetch_articles, fetch_feed, parse_fetched, policy_from
 from flows.settings import Settings, with_overrides
 from flows.workers import WorkerPool
 from tests.conftest import SHARED
@@ -173,7 +173,7 @@ def fetch_and_parse(site: Realworld, urls: dict[str, str], settings: Settings,
                     pool: WorkerPool) -> dict[str, ParsedFeed | FeedParseError | FetchError]:
     """Each feed through the poll's own steps; the outcome, or the recorded error."""
     outcomes: dict[str, ParsedFeed | FeedParseError | FetchError] = {}
-    with make_client("atlaswatch-test", settings.fetch.connect_timeout) as http:
+    with make_client("atlaswatch-test", settings.fetch.connect_timeout, policy_from(settings)) as http:
         for name, url in urls.items():
             try:
                 result = fetch_feed(http, {"url": url}, settings)
@@ -209,7 +209,7 @@ def extraction_scores(root: Path = REALWORLD, out: Path | None = None) -> dict[s
     started = time.monotonic()
     settings = loopback_settings()
     with serve_realworld(root) as site, WorkerPool(2, timeout=60) as pool, \
-            make_client("atlaswatch-test", settings.fetch.connect_timeout) as http:
+            make_client("atlaswatch-test", settings.fetch.connect_timeout, policy_from(settings)) as http:
         names = list(site.pages)
         entries = [_entry_for(site.pages[name]) for name in names]
         articles = fetch_articles(http, pool, entries, site.server.url + "/feed", settings, NOW)
