@@ -364,21 +364,25 @@ def poll_and_digest(config: str | None = None, force: bool = False) -> dict:
     return {"poll": poll_feeds(config, force=force), "digest": send_digest(config)}
 
 
-def serve_schedules(config: str | None) -> None:
-    """Run the schedules from the config until interrupted; runs of one deployment never overlap."""
+def scheduled_deployments(config: str | None) -> list[Any]:
+    """The deployments `serve` runs: the poll on its interval, the digest on its cron, retraining
+    on demand; runs of one deployment never overlap."""
     settings = load_settings(config)
     parameters = {"config": config}
     schedule = settings.schedule
-    poll = poll_feeds.to_deployment(
-        name="every-poll-interval", parameters=parameters, concurrency_limit=1,
-        schedule=Interval(timedelta(minutes=schedule.poll_every_minutes), timezone=schedule.timezone),
-    )
-    digest = send_digest.to_deployment(
-        name="daily", parameters=parameters, concurrency_limit=1,
-        schedule=Cron(schedule.digest_cron, timezone=schedule.timezone),
-    )
-    retrain_deployment = retrain_classifier.to_deployment(
-        name="on-demand", parameters=parameters, concurrency_limit=1,
-    )
-    serve(poll, digest, retrain_deployment)
+    return [
+        poll_feeds.to_deployment(
+            name="every-poll-interval", parameters=parameters, concurrency_limit=1,
+            schedule=Interval(timedelta(minutes=schedule.poll_every_minutes), timezone=schedule.timezone),
+        ),
+        send_digest.to_deployment(
+            name="daily", parameters=parameters, concurrency_limit=1,
+            schedule=Cron(schedule.digest_cron, timezone=schedule.timezone),
+        ),
+        retrain_classifier.to_deployment(name="on-demand", parameters=parameters, concurrency_limit=1),
+    ]
 
+
+def serve_schedules(config: str | None) -> None:
+    """Run the schedules from the config until interrupted."""
+    serve(*scheduled_deployments(config))

@@ -2,6 +2,7 @@
 
 import email
 import json
+from datetime import timedelta
 from email import policy
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from prefect.artifacts import Artifact
 from alerts.send import DeliveryError
 from flows.demo import build_site, load_sample_articles
 from flows.localserver import Resource
-from flows.pipeline import poll_feeds, send_digest
+from flows.pipeline import poll_feeds, scheduled_deployments, send_digest
 from storage import open_database
 from storage.articles import pending_digest_items
 from storage.feeds import list_feeds
@@ -145,3 +146,16 @@ def test_refused_model_file_stores_articles_unclassified_then_a_good_run_classif
     again = poll_feeds(world["config"], force=True)
     assert again["backlog_classified"] == summary["stored"]
     assert db.execute("SELECT COUNT(*) FROM classifications").fetchone()[0] == summary["stored"]
+
+
+def test_serve_schedules_the_poll_the_digest_and_retraining_from_the_config(tmp_path):
+    config = write_config(tmp_path, "http://127.0.0.1:9", [("/feed.xml", "Feed")], extra=(
+        '[schedule]\npoll_every_minutes = 45\ndigest_cron = "30 6 * * 1-5"\ntimezone = "Europe/Madrid"'))
+    deployments = {d.flow_name: d for d in scheduled_deployments(str(config))}
+    assert set(deployments) == {"poll-feeds", "send-digest", "retrain-classifier"}
+    assert all(d.parameters == {"config": str(config)} and d.concurrency_limit == 1 for d in deployments.values())
+    (poll,) = deployments["poll-feeds"].schedules
+    assert poll.schedule.interval == timedelta(minutes=45) and poll.schedule.timezone == "Europe/Madrid"
+    (digest,) = deployments["send-digest"].schedules
+    assert digest.schedule.cron == "30 6 * * 1-5" and digest.schedule.timezone == "Europe/Madrid"
+    assert not deployments["retrain-classifier"].schedules
