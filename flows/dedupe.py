@@ -37,7 +37,10 @@ is too little evidence: its fingerprint is ``""`` and it never clusters with any
   sharing a background sentence), 0.01 for two Morocco-US stories; 60 real articles from 48
   publishers: at most 0.05 over all 1,770 pairs.
 
-The estimate's standard error is about 0.04, so both sides are several errors away. A reprint
+These ranges were measured with version m1; m2 estimates as closely (root-mean-square error
+against the true Jaccard similarity 0.033 for m2, 0.034 for m1, over 312 pairs of reprints and
+overlapping texts), and the tests hold both sides of the threshold. The estimate's standard
+error is about 0.04, so both sides are several errors away. A reprint
 cut to a third of the original (about 0.33) is at the edge, and a feed summary against the full
 article stays apart: too little of the text is shared to call it the same story.
 """
