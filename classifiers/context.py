@@ -30,8 +30,9 @@ from classifiers.text import TokenizedDocument
 # and article. Short or ambiguous stems are listed in the EXACT sets instead.
 # ---------------------------------------------------------------------------------------
 COOPERATION, DEFENCE, PASSING, LINK, BETWEEN, PLACE, EXERCISE = 1, 2, 4, 8, 16, 32, 64
-_FLAGS = (COOPERATION, DEFENCE, PASSING, LINK, BETWEEN, PLACE, EXERCISE)
-_FLAG_ARRAY = np.array(_FLAGS, dtype=np.uint8)
+PARTICIPANT, ARTICLE = 128, 256
+_FLAGS = (COOPERATION, DEFENCE, PASSING, LINK, BETWEEN, PLACE, EXERCISE, PARTICIPANT, ARTICLE)
+_FLAG_ARRAY = np.array(_FLAGS, dtype=np.uint16)
 
 _STEMS: dict[int, tuple[str, ...]] = {
     COOPERATION: (
@@ -331,11 +332,25 @@ _STEMS: dict[int, tuple[str, ...]] = {
         "maneuv",
         "wargam",
         "exercice",
+        "manœuv",
         "ejercicio",
         "maniobra",
         "تمرين",
         "تمارين",
         "مناور",
+    ),
+    # Taking part: "contingents from", "participating nations", "بمشاركة", "participan".
+    PARTICIPANT: (
+        "contingent",
+        "detachment",
+        "detachement",
+        "destacament",
+        "particip",
+        "delegations",
+        "مشارك",
+        "تشارك",
+        "يشارك",
+        "وحدات",
     ),
     PASSING: (
         # en
@@ -464,6 +479,9 @@ _EXACT: dict[int, frozenset[str]] = {
     ),
     LINK: frozenset({"with", "avec", "con", "مع", "and", "et", "y", "e", "alongside"}),
     BETWEEN: frozenset({"between", "entre", "بين"}),
+    PARTICIPANT: frozenset({"part", "parte", "joined", "join", "joins", "nations", "countries"}),
+    # Articles between a preposition of place and a name: "in the Central African Republic".
+    ARTICLE: frozenset({"the", "le", "la", "les", "l", "el", "los", "las", "del", "du", "des"}),
     # Prepositions of place: "in Congo", "en Centrafrique", "في مالي" name where something
     # happens, not who takes part.
     PLACE: frozenset(
@@ -525,7 +543,7 @@ class Analysis:
         no clipping (windows reach at most ``WINDOW`` plus a term's length beyond it).
         """
         if not self.prefix:  # every class at once: one array, one cumulative sum
-            hits = (np.array([0, *self.cues], dtype=np.uint8)[:, None] & _FLAG_ARRAY) != 0
+            hits = (np.array([0, *self.cues], dtype=np.uint16)[:, None] & _FLAG_ARRAY) != 0
             for flag_, counts in zip(_FLAGS, np.cumsum(hits, axis=0).T.tolist(), strict=True):
                 self.prefix[flag_] = counts + counts[-1:] * _PAD
         return self.prefix[flag]
@@ -630,6 +648,11 @@ CANDIDATE_FEATURES: tuple[str, ...] = (
     "doc_exercise_log",
     "defence_cooc_log",
     "strong_cooc_log",
+    "exercise_sentence_share",
+    "exercise_window_log",
+    "participant_window_log",
+    "list_size_log",
+    "list_with_own",
 )
 
 
@@ -664,6 +687,7 @@ def _candidate_features(analysis: Analysis) -> tuple[list[str], np.ndarray]:
     has_programme = any(m.term_type == "programme" for c in codes for m in analysis.foreign[c])
     foreign_tokens = sorted(m.token for c in codes for m in analysis.foreign[c])
     exercise_log = _log(analysis.count(EXERCISE, 0, doc.n_tokens))
+    chains = _enumerations(analysis)
     rows = []
     for code in codes:
         ms = analysis.foreign[code]
@@ -676,6 +700,8 @@ def _candidate_features(analysis: Analysis) -> tuple[list[str], np.ndarray]:
         window = [(max(m.token - WINDOW, 0), m.token + m.n_tokens + WINDOW) for m in ms]
         types = [m.term_type for m in ms]
         mine = {m.token for m in ms}
+        place = sum(_after_place(cues, m) for m in ms) / len(ms)
+        lists = [chains[m.token] for m in ms if m.token in chains]
         rows.append(
             [
                 _log(counts[code]),
@@ -711,7 +737,7 @@ def _candidate_features(analysis: Analysis) -> tuple[list[str], np.ndarray]:
                 float(own_in_title),
                 _log(doc.n_tokens),
                 max((counts[o] for o in codes if o != code), default=0) / total,
-                sum(_after_place(cues, m) for m in ms) / len(ms),
+                place,
                 float(org_in_doc),
                 float(code != order[0] and bool(sentences & top_sentences)),
                 float(any(_has_other_near(foreign_tokens, m.token, mine) for m in ms)),
@@ -722,6 +748,12 @@ def _candidate_features(analysis: Analysis) -> tuple[list[str], np.ndarray]:
                 exercise_log,
                 _log(sum(analysis.count(DEFENCE, *analysis.bounds[s]) > 0 for s in cooc)),
                 _log(sum(_is_strong(analysis, s) for s in cooc)),
+                sum(analysis.count(EXERCISE, *analysis.bounds[s]) > 0 for s in sentences)
+                / len(sentences),
+                _log(analysis.window_count(EXERCISE, window)),
+                _log(analysis.window_count(PARTICIPANT, window)),
+                _log(max((len(codes_) for codes_, _ in lists), default=1) - 1),
+                float(any(with_own for _, with_own in lists)),
             ]
         )
     return codes, np.asarray(rows, dtype=np.float64)
@@ -735,8 +767,44 @@ def _is_strong(analysis: Analysis, sentence: int) -> bool:
 
 
 def _after_place(cues: list[int], m: Mention) -> bool:
-    """ "in Congo", "en Centrafrique", "في مالي", "بمالي": a place, not a party."""
-    return "ب" in m.proclitic or (m.token > 0 and bool(cues[m.token - 1] & PLACE))
+    """ "in Congo", "en Centrafrique", "في مالي", "بمالي", "in the Central African Republic",
+    "en la República Centroafricana": a place, not a party."""
+    if "ب" in m.proclitic:
+        return True
+    before = m.token - 1
+    if before > 0 and cues[before] & ARTICLE:
+        before -= 1
+    return before >= 0 and bool(cues[before] & PLACE)
+
+
+def _enumerations(analysis: Analysis) -> dict[int, tuple[frozenset[str], bool]]:
+    """For each mention's first token, the codes of the enumeration it belongs to ("Senegal,
+    Tunisia and Italy", "Moroccan, US and French troops", "وإيطاليا وتونس") and whether
+    Morocco's side is one of them. Mentions chain when nothing but punctuation, a link word
+    ("and", "et", "y", "with") or an article separates them ("Qatar, the United States and
+    the United Kingdom")."""
+    mentions = sorted(analysis.mentions, key=lambda m: m.token)
+    out: dict[int, tuple[frozenset[str], bool]] = {}
+    group: list[Mention] = []
+
+    def close() -> None:
+        codes = frozenset(m.code for m in group if m.code != SELF and m.kind != "self")
+        with_own = any(m.code == SELF or m.kind == "self" for m in group)
+        for m in group:
+            out[m.token] = (codes, with_own)
+
+    for m in mentions:
+        if group:
+            prev = group[-1]
+            between = analysis.cues[prev.token + prev.n_tokens : m.token]
+            listed = len(between) <= 2 and all(c & (LINK | ARTICLE) for c in between)
+            if not (m.sentence == prev.sentence and listed):
+                close()
+                group = []
+        group.append(m)
+    if group:
+        close()
+    return out
 
 
 def _nearest(sorted_tokens: list[int], token: int) -> int:
@@ -837,4 +905,4 @@ def own_sentence_words(analysis: Analysis) -> list[str]:
 
 # Changes whenever the features above change meaning or order: a model fitted under another
 # schema cannot be used (its scorers expect other columns), and loading says so.
-FEATURE_SCHEMA = "2:" + ",".join(CANDIDATE_FEATURES) + "|" + ",".join(DOCUMENT_FEATURES)
+FEATURE_SCHEMA = "3:" + ",".join(CANDIDATE_FEATURES) + "|" + ",".join(DOCUMENT_FEATURES)

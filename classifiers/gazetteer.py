@@ -205,7 +205,13 @@ class Gazetteer:
             if entry not in entries:
                 entries.append(entry)
         for term in BLOCKERS:
-            index[normalised_key(term)] = [Entry("", _BLOCKER, _BLOCKER, case_rule(term))]
+            # Spellings that share a key ("océan Indien", "Océan Indien") block under the
+            # most lenient case rule among them, not whichever came last.
+            key, rule = normalised_key(term), case_rule(term)
+            known = index.get(key)
+            if known and known[0].kind == _BLOCKER:
+                rule = min(rule, known[0].case_rule)
+            index[key] = [Entry("", _BLOCKER, _BLOCKER, rule)]
         return index
 
     @cached_property

@@ -1,0 +1,69 @@
+"""Candidate features that tell exercise co-participants and mission hosts apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from classifiers.context import CANDIDATE_FEATURES, FEATURE_SCHEMA, analyse, candidate_features
+from classifiers.gazetteer import Gazetteer
+from classifiers.text import tokenize_document
+
+
+@pytest.fixture(scope="module")
+def gazetteer() -> Gazetteer:
+    return Gazetteer.from_file()
+
+
+def features(gazetteer: Gazetteer, text: str) -> dict[str, dict[str, float]]:
+    codes, rows = candidate_features(analyse(tokenize_document("", text), gazetteer))
+    named = [dict(zip(CANDIDATE_FEATURES, row, strict=True)) for row in rows]
+    return dict(zip(codes, named, strict=True))
+
+
+def test_schema_names_every_candidate_feature() -> None:
+    assert FEATURE_SCHEMA.startswith("3:")
+    assert all(name in FEATURE_SCHEMA for name in CANDIDATE_FEATURES)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Moroccan troops took part in the exercise with units from Senegal, Tunisia and Italy.",
+        "Des contingents tunisiens, sénégalais et italiens participent à l'exercice au Maroc.",
+        "تشارك القوات المغربية في التمرين إلى جانب وحدات من السنغال وتونس وإيطاليا.",
+    ],
+)
+def test_exercise_co_participants_are_one_enumeration(gazetteer: Gazetteer, text: str) -> None:
+    found = features(gazetteer, text)
+    assert set(found) == {"SN", "TN", "IT"}
+    for row in found.values():
+        assert row["list_size_log"] > 0  # two others in the same list
+        assert row["exercise_sentence_share"] == 1.0
+    assert max(row["participant_window_log"] for row in found.values()) > 0
+
+
+@pytest.mark.parametrize(
+    ("text", "host"),
+    [
+        ("Moroccan peacekeepers joined the UN mission in the Central African Republic.", "CF"),
+        ("Les Casques bleus marocains de l'ONU en République centrafricaine.", "CF"),
+        ("Cascos azules marroquíes de la ONU en la República Centroafricana.", "CF"),
+        ("ضباط مغاربة يلتحقون ببعثة الأمم المتحدة في جنوب السودان", "SS"),
+    ],
+)
+def test_a_mission_host_is_named_as_a_place(gazetteer: Gazetteer, text: str, host: str) -> None:
+    assert features(gazetteer, text)[host]["after_place"] == 1.0
+
+
+def test_enumerations_skip_articles_and_include_moroccos_side(gazetteer: Gazetteer) -> None:
+    found = features(
+        gazetteer, "Troops from Qatar, the United States, the United Kingdom and Morocco."
+    )
+    assert set(found) == {"QA", "US", "GB"}
+    assert all(row["list_size_log"] > 0.6 and row["list_with_own"] for row in found.values())
+
+
+def test_a_partner_named_with_is_not_a_place(gazetteer: Gazetteer) -> None:
+    found = features(gazetteer, "Morocco and Spain signed a defence agreement on Monday.")
+    assert found["ES"]["after_place"] == 0.0
+    assert found["ES"]["list_with_own"] == 1.0
