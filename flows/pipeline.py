@@ -106,6 +106,12 @@ class Progress:
         if due:
             update_progress_artifact(self.artifact, share)
 
+    def finish(self) -> None:
+        """100 % once the poll is done, even when a batch failed before counting its pages."""
+        if self.shown < 100.0:
+            self.shown = 100.0
+            update_progress_artifact(self.artifact, 100.0)
+
 
 class BatchClassifier:
     """Classifies the poll's batches as they arrive with one model. The model (and the language
@@ -217,6 +223,7 @@ def poll_feeds(config: str | None = None, only: list[str] | None = None, force: 
             feed, result, seen = batches[future]
             _store_batch(db, feed, result, future, seen, classifier, stories, settings, started, reports[feed["url"]],
                          logger)
+        progress.finish()
     backlog = classifier.backlog()
     return _finish_poll(db, started, list(reports.values()), classifier.problem, backlog)
 

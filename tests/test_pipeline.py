@@ -79,6 +79,7 @@ def test_poll_then_digest_end_to_end(world, smtp_server, monkeypatch):
     # The poll summary is in the Prefect UI.
     artifact = Artifact.get("poll-summary")
     assert artifact is not None and "Closed Outlet" in artifact.data and "New matches" in artifact.data
+    assert float(Artifact.get("poll-progress").data) == 100.0
 
     # A second poll: every feed answers 304, no page is fetched again.
     page_hits = {path: n for path, n in world["site"].hits.items() if path.endswith(".html")}
