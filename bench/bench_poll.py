@@ -581,7 +581,8 @@ def _worker_patch(name: str) -> None:
 def _no_progress() -> None:
     import flows.pipeline as pipeline
 
-    pipeline.Progress.advance = lambda self, done, total: None
+    pipeline.Progress.advance = lambda self, *_: None
+    pipeline.Progress.finish = lambda self: None
 
 
 def _no_fingerprint() -> None:
