@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -14,9 +15,11 @@ import sqlite_utils
 from alerts.render import render_digest
 from alerts.selection import DigestGroup, build_groups
 from alerts.send import Delivery, DeliveryError, SmtpConfig, build_message, send_smtp, write_outbox
+from flows.modelstore import load_current_model
 from flows.settings import Settings
 from storage import digests as digest_store
-from storage.articles import pending_digest_items
+from storage import transaction
+from storage.articles import pending_digest_items, set_evidence
 from storage.feeds import feeds_needing_attention, iso
 
 
@@ -63,11 +66,38 @@ def attention_rows(db: sqlite_utils.Database) -> list[dict[str, str]]:
     return rows
 
 
-def prepare_digest(db: sqlite_utils.Database, settings: Settings, now: datetime) -> PreparedDigest | None:
+def add_evidence(
+    db: sqlite_utils.Database, settings: Settings, items: Sequence[dict], log: Callable[[str], None]
+) -> int:
+    """The supporting sentences of the items that have none yet, worked out with the current
+    model and stored; how many got them. Only the tags the item was stored with are explained.
+    A model that cannot load leaves the digest without sentences, never without its items."""
+    missing = [item for item in items if not item["evidence"]]
+    if not missing:
+        return 0
+    try:
+        model = load_current_model(settings, db)
+        results = model.classify([{"title": i["title"] or "", "text": i["text"] or ""} for i in missing],
+                                 explain=True)
+    except Exception as error:  # evidence is a courtesy: the digest goes out without it
+        log(f"the digest goes out without supporting sentences: {error}")
+        return 0
+    with transaction(db):
+        for item, result in zip(missing, results, strict=True):
+            tags = {"relevant", *(f"partner:{p}" for p in item["partners"]), *(f"topic:{t}" for t in item["topics"])}
+            item["evidence"] = {key: value for key, value in result["evidence"].items() if key in tags}
+            set_evidence(db, item["id"], item["evidence"])
+    return len(missing)
+
+
+def prepare_digest(
+    db: sqlite_utils.Database, settings: Settings, now: datetime, log: Callable[[str], None] = lambda _: None
+) -> PreparedDigest | None:
     """The next digest from every relevant article not yet accepted by a mail server; None when empty."""
     items = pending_digest_items(db)
     if not items:
         return None
+    add_evidence(db, settings, items, log)
     groups = build_groups(items, partner_names())
     subject, text, html = render_digest(
         groups, generated_at=now, attention=attention_rows(db), subject_prefix=settings.email.subject_prefix

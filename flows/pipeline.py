@@ -321,7 +321,7 @@ def send_digest(config: str | None = None, dry_run: bool = False) -> dict:
     now = datetime.now(UTC).astimezone()
     settings = load_settings(config)
     db = open_database(settings.storage.path)
-    prepared = prepare_digest(db, settings, now)
+    prepared = prepare_digest(db, settings, now, logger.warning)
     if prepared is None:
         create_markdown_artifact("# Digest\n\nNothing new since the last digest.", key="digest-preview",
                                  description="what the digest would contain")

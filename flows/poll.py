@@ -206,9 +206,10 @@ def article_record(entry: Entry, extraction: Extraction, feed_url: str, now: dat
 
 def classification_rows(model: Any, articles: Sequence[dict], now: datetime) -> list[dict]:
     """Classify a batch and shape the rows for storage; sets each article's lang. Evidence is
-    worked out for the relevant articles only: it is shown only for what reaches the digest."""
+    left to the digest (flows.digest.add_evidence), which shows it for its items alone: here it
+    cost a 1,000-article poll 2 of its 13 seconds, for articles most of which no one reads."""
     docs = [{"title": a["title"] or "", "text": a["text"] or ""} for a in articles]
-    results = model.classify(docs, explain="relevant") if docs else []
+    results = model.classify(docs) if docs else []
     rows = []
     for article, result in zip(articles, results, strict=True):
         article["lang"] = result["lang"]

@@ -85,6 +85,11 @@ def article_texts(db: sqlite_utils.Database, ids: Sequence[str]) -> list[dict]:
     return found
 
 
+def set_evidence(db: sqlite_utils.Database, article: str, evidence: Mapping[str, Any]) -> None:
+    db.execute("UPDATE classifications SET evidence = ? WHERE article_id = ?",
+               [json.dumps(evidence, ensure_ascii=False), article])
+
+
 def set_fingerprint(db: sqlite_utils.Database, article: str, fingerprint: str) -> None:
     db.execute("UPDATE articles SET fingerprint = ? WHERE id = ?", [fingerprint, article])
 

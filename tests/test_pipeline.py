@@ -92,6 +92,7 @@ def test_poll_then_digest_end_to_end(world, smtp_server, monkeypatch):
     # The SMTP server refuses: nothing is marked sent.
     pending = {item["id"] for item in pending_digest_items(db)}
     assert pending
+    assert not any(item["evidence"] for item in pending_digest_items(db))  # left to the digest
     monkeypatch.setenv("ATLASWATCH_EMAIL_SMTP_HOST", smtp_server.host)
     monkeypatch.setenv("ATLASWATCH_EMAIL_SMTP_PORT", str(smtp_server.port))
     monkeypatch.setenv("ATLASWATCH_EMAIL_STARTTLS", "false")
@@ -110,6 +111,10 @@ def test_poll_then_digest_end_to_end(world, smtp_server, monkeypatch):
     html = message.get_body(("html",)).get_content()
     assert "African Lion" in html and "Closed Outlet" in html  # a story, and the footer's failing feed
     assert "&lt;2027-2029&gt;" in html or "2027-2029" not in html
+    assert message.get_body(("plain",)).get_content().count('Why: "') == len(pending)
+    explained = [json.loads(row[0]) for row in db.execute(
+        "SELECT evidence FROM classifications WHERE relevant = 1").fetchall()]
+    assert len(explained) == len(pending) and all(evidence["relevant"]["sentence"] for evidence in explained)
     assert pending_digest_items(db) == []
     assert send_digest(world["config"])["stories"] == 0
     assert "Nothing new" in Artifact.get("digest-preview").data
@@ -123,6 +128,17 @@ def test_digest_goes_to_the_outbox_without_smtp(world):
     message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
     assert message.get_content_type() == "multipart/alternative"
     assert eml.with_suffix(".html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_a_digest_whose_model_cannot_load_goes_out_without_supporting_sentences(world, tmp_path, monkeypatch):
+    poll_feeds(world["config"])
+    bad = tmp_path / "evil.skops"
+    bad.write_bytes(b"\x80\x04\x95pickle-bytes")
+    monkeypatch.setenv("ATLASWATCH_CLASSIFIER_MODEL", str(bad))
+    outcome = send_digest(world["config"])
+    assert outcome["sent"] and outcome["stories"] > 0
+    text = email.message_from_bytes(Path(outcome["path"]).read_bytes(), policy=policy.default)
+    assert "Why:" not in text.get_body(("plain",)).get_content()
 
 
 def test_dry_run_marks_nothing(world):
