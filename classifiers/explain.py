@@ -25,21 +25,20 @@ MAX_SENTENCE_CHARS = 400
 
 
 def explain_batch(
-    clf: AtlasClassifier, prepared: Sequence[Prepared], scores: _Scores, results: Sequence[Mapping[str, Any]],
-    rows: Sequence[int],
+    clf: AtlasClassifier, prepared: Sequence[Prepared], scores: _Scores, results: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, dict[str, Any]]]:
-    """Evidence for the relevance decision and for each partner and topic tag of the documents
-    at ``rows``. The work is batched over the documents: one vectorisation of all their
-    sentences and one scorer call for all their partner probes, not one of each per document."""
-    sentence_matrices = _sentence_matrices(clf, [prepared[i] for i in rows])
+    """Evidence for the relevance decision and for each partner and topic tag of each document.
+    The work is batched over the documents: one vectorisation of all their sentences and one
+    scorer call for all their partner probes, not one of each per document."""
+    sentence_matrices = _sentence_matrices(clf, prepared)
     partner_features = _partner_features_batch(
-        clf.partner_model_, [(prepared[i], results[i]["partners"]) for i in rows]
+        clf.partner_model_, [(p, result["partners"]) for p, result in zip(prepared, results, strict=True)]
     )
     relevance_coef = _binary_coef(clf.text_relevance_model_)
     topics = list(clf.topics_)
     topic_coefs = {t: _binary_coef(clf.topic_model_.estimators_[topics.index(t)]) for t in topics}
     out = []
-    for i, sentences, features in zip(rows, sentence_matrices, partner_features, strict=True):
+    for i, (sentences, features) in enumerate(zip(sentence_matrices, partner_features, strict=True)):
         p, result = prepared[i], results[i]
         if p.empty:
             out.append({"relevant": {"sentence": "", "features": []}})

@@ -506,14 +506,10 @@ class AtlasClassifier(BaseEstimator):
         )
 
     # -- public prediction -----------------------------------------------------------------
-    def classify(self, docs: Sequence[Mapping[str, Any]], explain: bool | str = False) -> list[dict]:
+    def classify(self, docs: Sequence[Mapping[str, Any]], explain: bool = False) -> list[dict]:
         """Tag each document: ``relevant``, ``score``, ``partners``, ``topics``, ``lang``,
-        ``model_version`` and, with ``explain``, the ``evidence`` of every tag. ``explain``
-        may be ``"relevant"``: evidence for the documents that come out relevant only, which
-        is what a digest shows and a fraction of the cost."""
+        ``model_version`` and, with ``explain``, the ``evidence`` of every tag."""
         check_is_fitted(self)
-        if explain not in (False, True, "relevant"):
-            raise ValueError(f"explain must be False, True or 'relevant', got {explain!r}")
         docs = list(docs)
         results: list[dict] = []
         for start in range(0, len(docs), BATCH_SIZE):
@@ -524,7 +520,7 @@ class AtlasClassifier(BaseEstimator):
         """Same as :meth:`classify` without evidence (scikit-learn naming)."""
         return self.classify(X)
 
-    def _classify_batch(self, batch: Sequence[Mapping], explain: bool | str) -> list[dict]:
+    def _classify_batch(self, batch: Sequence[Mapping], explain: bool) -> list[dict]:
         prepared = [self._prepare(doc) for doc in batch]
         scores = self._score(prepared)
         results = [
@@ -534,9 +530,8 @@ class AtlasClassifier(BaseEstimator):
         if explain:
             from classifiers.explain import explain_batch
 
-            rows = [i for i, r in enumerate(results) if explain is True or r["relevant"]]
-            for i, evidence in zip(rows, explain_batch(self, prepared, scores, results, rows), strict=True):
-                results[i]["evidence"] = evidence
+            for result, evidence in zip(results, explain_batch(self, prepared, scores, results), strict=True):
+                result["evidence"] = evidence
         return results
 
     def _decide(

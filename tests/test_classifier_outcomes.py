@@ -146,25 +146,6 @@ def test_explain_gives_a_sentence_and_features_for_every_tag(clf: AtlasClassifie
         assert item["features"] and all(isinstance(f, str) for f in item["features"]), key
 
 
-def test_explain_relevant_explains_the_relevant_documents_alone(clf: AtlasClassifier) -> None:
-    football = {"title": "Le Maroc bat l'Espagne", "text": "Le Maroc a battu l'Espagne 2-1 en match amical de football samedi soir à Tanger."}
-    docs = [football, FR_VISIT, AR_PLAIN, {"text": ""}]
-    every = clf.classify(docs, explain=True)
-    relevant_only = clf.classify(docs, explain="relevant")
-    assert [r["relevant"] for r in relevant_only] == [False, True, True, False]
-    for full, partial in zip(every, relevant_only, strict=True):
-        if partial["relevant"]:
-            assert partial == full
-        else:
-            assert "evidence" not in partial
-            assert partial == {k: v for k, v in full.items() if k != "evidence"}
-
-
-def test_explain_refuses_an_unknown_mode(clf: AtlasClassifier) -> None:
-    with pytest.raises(ValueError, match="explain must be"):
-        clf.classify([FR_VISIT], explain="all")
-
-
 def test_detect_language() -> None:
     assert detect_language("") == "und"
     assert detect_language("  12 345  ") == "und"
