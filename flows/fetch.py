@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email.utils
 import socket
+import ssl
 import time
 import zlib
 from collections.abc import Iterable, Iterator
@@ -100,19 +101,25 @@ class GuardedNetwork(httpcore.SyncBackend):
         raise failure or httpcore.ConnectError(f"{host} resolved to no address")
 
 
+def guarded_transport(policy: AddressPolicy, verify: ssl.SSLContext | bool = True) -> httpx.HTTPTransport:
+    """httpx's transport with every connection made through GuardedNetwork."""
+    transport = httpx.HTTPTransport(
+        verify=verify, limits=httpx.Limits(max_connections=32, max_keepalive_connections=16), trust_env=False
+    )
+    # httpx takes no network backend; its httpcore pool does, and reads it when it opens a connection.
+    transport._pool._network_backend = GuardedNetwork(policy)
+    return transport
+
+
 def make_client(user_agent: str, connect_timeout: float, policy: AddressPolicy) -> httpx.Client:
     """One client per run; redirects are followed by hand so that every hop is checked, and every
     connection goes to an address the policy allows."""
     timeout = httpx.Timeout(connect=connect_timeout, read=connect_timeout, write=connect_timeout, pool=60.0)
-    transport = httpx.HTTPTransport(limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
-                                    trust_env=False)
-    # httpx takes no network backend; its httpcore pool does, and reads it when it opens a connection.
-    transport._pool._network_backend = GuardedNetwork(policy)
     return httpx.Client(
         follow_redirects=False,
         timeout=timeout,
         headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
-        transport=transport,
+        transport=guarded_transport(policy),
         trust_env=False,
     )
 

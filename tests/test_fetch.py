@@ -2,11 +2,24 @@
 
 import gzip
 import socket
+import ssl
+import threading
 import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
-from flows.fetch import FEED_ACCEPT, FetchError, FetchLimits, fetch, make_client, parse_retry_after
+from flows.fetch import (
+    FEED_ACCEPT,
+    FetchError,
+    FetchLimits,
+    fetch,
+    guarded_transport,
+    make_client,
+    parse_retry_after,
+)
 from flows.guard import AddressPolicy
 from flows.localserver import Resource
 
@@ -135,6 +148,66 @@ def test_a_name_is_connected_to_at_the_address_that_was_checked(site, http, monk
     site.routes["/x"] = Resource(b"<rss></rss>", "application/rss+xml")
     port = site.url.rsplit(":", 1)[1]
     assert fetch(http, f"http://feeds.test:{port}/x", LIMITS, LOOPBACK).content == b"<rss></rss>"
+
+
+@pytest.fixture
+def tls_site(tmp_path, monkeypatch):
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate for feeds.test, which (like
+    other.test) resolves to 127.0.0.1; yields (port, client trusting that certificate, SNI seen)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "feeds.test")])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("feeds.test")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert_file, key_file)
+    seen: list[str | None] = []
+    server_context.sni_callback = lambda _socket, server_name, _context: seen.append(server_name)
+
+    class Feed(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("Content-Length", "11")
+            self.end_headers()
+            self.wfile.write(b"<rss></rss>")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Feed)
+    server.socket = server_context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    real_getaddrinfo = socket.getaddrinfo
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *args, **kwargs: real_getaddrinfo(
+        "127.0.0.1" if host in ("feeds.test", "other.test") else host, port, *args, **kwargs))
+    client_context = ssl.create_default_context(cafile=str(cert_file))
+    with httpx.Client(transport=guarded_transport(LOOPBACK, verify=client_context)) as client:
+        yield server.server_address[1], client, seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_through_the_address_check_still_verifies_the_name_it_was_asked_for(tls_site):
+    port, client, seen = tls_site
+    assert fetch(client, f"https://feeds.test:{port}/feed", LIMITS, LOOPBACK).content == b"<rss></rss>"
+    assert seen == ["feeds.test"]  # the name went out as SNI, though the socket went to 127.0.0.1
+    with pytest.raises(FetchError) as caught:
+        fetch(client, f"https://other.test:{port}/feed", LIMITS, LOOPBACK)
+    assert caught.value.kind == "tls"
 
 
 def test_lying_content_length_is_still_capped(site, http):
