@@ -437,10 +437,11 @@ def install_step_timers() -> StepTimer:
     timer.wrap(workers.WorkerPool, "run", "WorkerPool.run (send, work in child, receive)")
     timer.wrap(workers.Worker, "__init__", "Worker start (spawn)")
     timer.wrap(workers.WorkerPool, "close", "WorkerPool.close")
-    for name in ("_store_batch", "_finish_poll", "_fetch_and_parse", "_load_model"):
+    for name in ("_store_batch", "_finish_poll", "_fetch_and_parse"):
         timer.wrap(pipeline, name)
-    timer.wrap(pipeline.BatchClassifier, "rows", "BatchClassifier.rows (wait for the model, classify)")
-    timer.wrap(pipeline.BatchClassifier, "backlog", "BatchClassifier.backlog")
+    timer.wrap(poll, "_load_model")
+    timer.wrap(poll.BatchClassifier, "rows", "BatchClassifier.rows (wait for the model, classify)")
+    timer.wrap(poll.BatchClassifier, "backlog", "BatchClassifier.backlog")
     timer.wrap(articles, "unclassified_articles")
     timer.wrap(feeds, "sync_feeds")
     timer.wrap(feeds, "due_feeds")
@@ -553,16 +554,16 @@ def _no_explain() -> None:
 
 def _no_classify() -> None:
     """Articles stored unclassified, and no backlog pass to catch them up."""
-    import flows.pipeline as pipeline
+    import flows.poll as poll
 
     def unclassified(self: Any, articles: list[dict], what: str) -> list[dict]:
         for article in articles:
             article["lang"] = "und"
         return []
 
-    pipeline.BatchClassifier.start_loading = lambda self: None
-    pipeline.BatchClassifier.rows = unclassified
-    pipeline.BatchClassifier.backlog = lambda self: 0
+    poll.BatchClassifier.start_loading = lambda self: None
+    poll.BatchClassifier.rows = unclassified
+    poll.BatchClassifier.backlog = lambda self: 0
 
 
 def _worker_patch(name: str) -> None:
@@ -1386,7 +1387,7 @@ MAIN_STEPS = {  # step timer label -> what the table calls it (main-thread or pe
     "BatchClassifier.rows (wait for the model, classify)": "  BatchClassifier.rows (wait for the model, classify)",
     "flows.poll.classification_rows": "    classification_rows (model.classify, explain='relevant')",
     "flows.poll.store_feed_poll": "  store_feed_poll (clusters, insert, FTS)",
-    "flows.pipeline._load_model": "_load_model (model and language identifier, in the background)",
+    "flows.poll._load_model": "_load_model (model and language identifier, in the background)",
     "BatchClassifier.backlog": "BatchClassifier.backlog (articles left unclassified earlier)",
     "flows.poll.fetch_article": "fetch_article (page phase: span = its wall time)",
     "flows.poll.fingerprint": "fingerprint (MinHash, in page threads)",

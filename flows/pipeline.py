@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from logging import Logger, LoggerAdapter
-from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, serve, task
@@ -30,20 +27,18 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import quote
 from sqlite_utils import Database
 
-import classifiers
 from alerts.send import DeliveryError
 from flows import poll as steps
 from flows.dedupe import StoryIndex
 from flows.digest import deliver_digest, prepare_digest
 from flows.fetch import FetchError, FetchResult, make_client
-from flows.modelstore import current_model_path, retrain
+from flows.modelstore import retrain
 from flows.parse import Entry, FeedParseError
 from flows.report import digest_preview_markdown, poll_summary_markdown
 from flows.settings import Settings, load_settings
 from flows.workers import WorkerPool
 from storage import feeds as feed_store
-from storage import open_database, transaction
-from storage.articles import save_classifications, set_language, unclassified_articles
+from storage import open_database
 from storage.feeds import iso
 from storage.runs import record_run
 
@@ -113,74 +108,6 @@ class Progress:
             update_progress_artifact(self.artifact, 100.0)
 
 
-class BatchClassifier:
-    """Classifies the poll's batches as they arrive with one model. The model (and the language
-    identifier) load in the background from the moment a poll finds new entries, while pages
-    are fetched. A model that cannot load, or fails on a batch, leaves those articles
-    unclassified (with their language) for a later run, and the problem is reported."""
-
-    def __init__(self, settings: Settings, db: Database, now: datetime, logger: LoggerLike):
-        self.settings, self.db, self.now, self.logger = settings, db, now, logger
-        self.loading: Future | None = None
-        self.problem: str | None = None
-
-    def start_loading(self) -> None:
-        if self.loading is None:
-            self.loading = _in_background(_load_model, current_model_path(self.settings, self.db))
-
-    def rows(self, articles: list[dict], what: str) -> list[dict]:
-        if not articles:
-            return []
-        try:
-            if self.problem is None:
-                self.start_loading()
-                rows = steps.classification_rows(self.loading.result(), articles, self.now)
-                self.logger.info("classified %d article(s) of %s: %d relevant", len(rows), what,
-                                 sum(row["relevant"] for row in rows))
-                return rows
-        except Exception as error:  # a refused model file, or a model that fails: store, classify later
-            self.problem = str(error) if isinstance(error, classifiers.ModelFileError) \
-                else f"{type(error).__name__}: {error}"
-            self.logger.error("classifier unavailable, articles of %s stored unclassified: %s", what, self.problem)
-        for article in articles:
-            article["lang"] = classifiers.detect_language(f"{article['title']}\n{article['text']}")
-        return []
-
-    def backlog(self) -> int:
-        """Classify the articles an earlier run stored unclassified; how many were."""
-        if self.problem is not None:
-            return 0
-        backlog = unclassified_articles(self.db)
-        rows = self.rows(backlog, "articles left unclassified earlier")
-        if not rows:
-            return 0
-        with transaction(self.db):
-            save_classifications(self.db, rows)
-            for article in backlog:
-                set_language(self.db, article["id"], article["lang"])
-        self.logger.info("classified %d article(s) left unclassified by an earlier run", len(backlog))
-        return len(backlog)
-
-
-def _load_model(path: Path | None) -> Any:
-    model = classifiers.load_model(path)
-    classifiers.detect_language("warm-up")  # its identifier loads on first use and takes a second
-    return model
-
-
-def _in_background(function: Callable[..., Any], *args: Any) -> Future:
-    future: Future = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(function(*args))
-        except BaseException as error:  # handed to whoever waits for the result
-            future.set_exception(error)
-
-    threading.Thread(target=run, name=f"background {function.__name__}", daemon=True).start()
-    return future
-
-
 # Feed fetches and page batches run side by side, a few at a time: each page batch has its own
 # threads, bounded in turn by the run's global and per-host limits.
 FEED_CONCURRENCY = 8
@@ -200,7 +127,7 @@ def poll_feeds(config: str | None = None, only: list[str] | None = None, force: 
     due = feed_store.due_feeds(db, started, only, ignore_schedule=force)
     logger.info("%d feed(s) due out of %d configured", len(due), len(settings.feeds))
     reports: dict[str, steps.FeedReport] = {f["url"]: steps.FeedReport(f["url"], f["name"]) for f in due}
-    classifier = BatchClassifier(settings, db, started, logger)
+    classifier = steps.BatchClassifier(settings, db, started, logger)
     with make_client(settings.fetch.user_agent, settings.fetch.connect_timeout, steps.policy_from(settings)) as http, \
             WorkerPool(settings.fetch.worker_processes, settings.fetch.work_timeout) as pool:
         # quote(): Prefect would otherwise walk these arguments looking for futures, on every call.
@@ -229,7 +156,7 @@ def poll_feeds(config: str | None = None, only: list[str] | None = None, force: 
 
 
 def _store_batch(
-    db: Database, feed: dict, result: FetchResult, future: PrefectFuture, seen: int, classifier: BatchClassifier,
+    db: Database, feed: dict, result: FetchResult, future: PrefectFuture, seen: int, classifier: steps.BatchClassifier,
     stories: StoryIndex, settings: Settings, now: datetime, report: steps.FeedReport, logger: LoggerLike,
 ) -> None:
     """Classify and store one feed's articles once its pages are in."""

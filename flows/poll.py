@@ -8,21 +8,24 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import sqlite_utils
 
+import classifiers
 from flows.canonical import without_tracking
 from flows.dedupe import RECENT_WINDOW, StoryIndex, fingerprint, is_current
 from flows.extract import Extraction, choose_text, extract_page, is_extractable
 from flows.fetch import FEED_ACCEPT, FetchError, FetchLimits, FetchResult, fetch
 from flows.guard import AddressPolicy
+from flows.modelstore import current_model_path
 from flows.parse import Entry, FeedParseError, ParsedFeed, parse_feed
 from flows.settings import Settings
 from flows.workers import WorkerPool, WorkFailed
@@ -36,6 +39,8 @@ from storage.articles import (
     recent_fingerprints,
     save_classifications,
     set_fingerprint,
+    set_language,
+    unclassified_articles,
 )
 from storage.feeds import FeedFailure, iso
 
@@ -277,3 +282,71 @@ def record_feed_failure(
 ) -> dict:
     failure = FeedFailure(error.kind, error.message, getattr(error, "retry_after", None))
     return feed_store.record_failure(db, feed["url"], now, poll_interval(settings), failure)
+
+
+class BatchClassifier:
+    """Classifies the poll's batches as they arrive with one model. The model (and the language
+    identifier) load in the background from the moment a poll finds new entries, while pages
+    are fetched. A model that cannot load, or fails on a batch, leaves those articles
+    unclassified (with their language) for a later run, and the problem is reported."""
+
+    def __init__(self, settings: Settings, db: sqlite_utils.Database, now: datetime, logger: logging.Logger | logging.LoggerAdapter):
+        self.settings, self.db, self.now, self.logger = settings, db, now, logger
+        self.loading: Future | None = None
+        self.problem: str | None = None
+
+    def start_loading(self) -> None:
+        if self.loading is None:
+            self.loading = _in_background(_load_model, current_model_path(self.settings, self.db))
+
+    def rows(self, articles: list[dict], what: str) -> list[dict]:
+        if not articles:
+            return []
+        try:
+            if self.problem is None:
+                self.start_loading()
+                rows = classification_rows(self.loading.result(), articles, self.now)
+                self.logger.info("classified %d article(s) of %s: %d relevant", len(rows), what,
+                                 sum(row["relevant"] for row in rows))
+                return rows
+        except Exception as error:  # a refused model file, or a model that fails: store, classify later
+            self.problem = str(error) if isinstance(error, classifiers.ModelFileError) \
+                else f"{type(error).__name__}: {error}"
+            self.logger.error("classifier unavailable, articles of %s stored unclassified: %s", what, self.problem)
+        for article in articles:
+            article["lang"] = classifiers.detect_language(f"{article['title']}\n{article['text']}")
+        return []
+
+    def backlog(self) -> int:
+        """Classify the articles an earlier run stored unclassified; how many were."""
+        if self.problem is not None:
+            return 0
+        backlog = unclassified_articles(self.db)
+        rows = self.rows(backlog, "articles left unclassified earlier")
+        if not rows:
+            return 0
+        with transaction(self.db):
+            save_classifications(self.db, rows)
+            for article in backlog:
+                set_language(self.db, article["id"], article["lang"])
+        self.logger.info("classified %d article(s) left unclassified by an earlier run", len(backlog))
+        return len(backlog)
+
+
+def _load_model(path: Path | None) -> Any:
+    model = classifiers.load_model(path)
+    classifiers.detect_language("warm-up")  # its identifier loads on first use and takes a second
+    return model
+
+
+def _in_background(function: Callable[..., Any], *args: Any) -> Future:
+    future: Future = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(function(*args))
+        except BaseException as error:  # handed to whoever waits for the result
+            future.set_exception(error)
+
+    threading.Thread(target=run, name=f"background {function.__name__}", daemon=True).start()
+    return future
