@@ -305,34 +305,13 @@ def build_world(
     return routes, feeds, urls
 
 
-def write_config(
-    workdir: Path, site_url: str, feeds: list[tuple[str, str]], model: str = ""
-) -> Path:
-    """As tests/conftest.write_config (only 127.0.0.1 let through), with the production fetch
-    settings (concurrency, workers, timeouts) left at their defaults."""
-    feed_lines = "\n".join(
-        f'[[feeds]]\nurl = "{site_url}{path}"\nname = "{name}"\n' for path, name in feeds
-    )
-    model_line = f'model = "{model}"' if model else ""
-    config = workdir / "atlaswatch.toml"
-    config.write_text(
-        f"""[storage]
-path = "atlaswatch.db"
-[fetch]
-allowed_networks = ["127.0.0.1/32"]
-[email]
-outbox = "outbox"
-recipients = ["analyst@example.org"]
-[classifier]
-models_dir = "models"
-{model_line}
+def write_config(workdir: Path, site_url: str, feeds: list[tuple[str, str]], model: str = "") -> Path:
+    """The loopback config with the production fetch settings (concurrency, workers, timeouts)
+    left at their defaults."""
+    from flows.localserver import write_loopback_config
 
-{feed_lines}""",
-        encoding="utf-8",
-    )
-    return config
-
-
+    model_line = f'model = "{model}"\n' if model else ""
+    return write_loopback_config(workdir, site_url, feeds, extra=f'[classifier]\nmodels_dir = "models"\n{model_line}')
 # --------------------------------------------------------------------------------------------
 # The poll process (--child poll) and the floor process (--child floor).
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from flows.localserver import LocalServer, Resource
+from flows.localserver import LocalServer, Resource, write_loopback_config
 
 ATOM_LANGS = {"fr"}
 CLOSED_FEED = "/feeds/closed-outlet.xml"
@@ -167,27 +167,6 @@ def build_site(articles: list[dict[str, Any]], base: str) -> tuple[dict[str, Res
     return routes, feeds
 
 
-def write_config(workdir: Path, base: str, feeds: list[tuple[str, str]]) -> Path:
-    feed_lines = "\n".join(f'[[feeds]]\nurl = "{base}{path}"\nname = "{name}"\n' for path, name in feeds)
-    config = workdir / "atlaswatch.toml"
-    config.write_text(
-        f"""# Written by `atlaswatch demo`: sample feeds on a local server that lives only during the demo.
-[storage]
-path = "atlaswatch.db"
-
-[fetch]
-allowed_networks = ["127.0.0.1/32"]   # the demo's own server; everything else private stays refused
-
-[email]
-outbox = "outbox"
-recipients = ["analyst@example.org"]
-
-{feed_lines}""",
-        encoding="utf-8",
-    )
-    return config
-
-
 def reset_workdir(workdir: Path) -> None:
     """A fresh database and outbox each time; the Prefect run history is kept for the UI."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -207,7 +186,10 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict[str, An
     with LocalServer() as server:
         routes, feeds = build_site(articles, server.url)
         server.routes.update(routes)
-        config = write_config(workdir, server.url, feeds)
+        config = write_loopback_config(
+            workdir, server.url, feeds,
+            comment="# Written by `atlaswatch demo`: sample feeds on a local server that lives only during the demo.",
+        )
         settings = load_settings(config)
         # The demo's runs land beside the regular ones, so `make ui` shows both.
         os.environ.setdefault("PREFECT_HOME", str(workdir.parent / "prefect"))

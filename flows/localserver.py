@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -117,3 +118,30 @@ class LocalServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def write_loopback_config(
+    workdir: Path, base: str, feeds: list[tuple[str, str]], *, fetch: str = "", extra: str = "", comment: str = ""
+) -> Path:
+    """atlaswatch.toml in `workdir` polling `feeds` (path, name) on the local server at `base`,
+    with only 127.0.0.1 let through and mail going to an outbox. `fetch` adds keys to the
+    [fetch] table, `extra` adds tables of its own."""
+    feed_lines = "\n".join(f'[[feeds]]\nurl = "{base}{path}"\nname = "{name}"\n' for path, name in feeds)
+    config = workdir / "atlaswatch.toml"
+    config.write_text(
+        f"""{comment}
+[storage]
+path = "atlaswatch.db"
+
+[fetch]
+allowed_networks = ["127.0.0.1/32"]   # the local server; everything else private stays refused
+{fetch}
+[email]
+outbox = "outbox"
+recipients = ["analyst@example.org"]
+
+{extra}
+{feed_lines}""",
+        encoding="utf-8",
+    )
+    return config

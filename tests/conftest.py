@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from flows.localserver import write_loopback_config
+
 # Prefect reads its settings at import: keep its home out of the user's ~/.prefect and stay offline.
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="atlaswatch-test-prefect-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -90,24 +92,9 @@ def smtp_server():
 
 
 def write_config(tmp_path: Path, site_url: str, feeds: list[tuple[str, str]], extra: str = "") -> Path:
-    """A config polling feeds on the test server, with only 127.0.0.1 let through."""
-    feed_lines = "\n".join(f'[[feeds]]\nurl = "{site_url}{path}"\nname = "{name}"\n' for path, name in feeds)
-    config = tmp_path / "atlaswatch.toml"
-    config.write_text(
-        f"""[storage]
-path = "atlaswatch.db"
-[fetch]
-allowed_networks = ["127.0.0.1/32"]
-connect_timeout = 3.0
-request_deadline = 8.0
-work_timeout = 20.0
-[email]
-outbox = "outbox"
-recipients = ["analyst@example.org"]
-[classifier]
-models_dir = "models"
-{extra}
-{feed_lines}""",
-        encoding="utf-8",
+    """A config polling feeds on the test server, with only 127.0.0.1 let through and short deadlines."""
+    return write_loopback_config(
+        tmp_path, site_url, feeds,
+        fetch="connect_timeout = 3.0\nrequest_deadline = 8.0\nwork_timeout = 20.0\n",
+        extra=f'[classifier]\nmodels_dir = "models"\n{extra}\n',
     )
-    return config
