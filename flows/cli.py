@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from functools import wraps
 from pathlib import Path
@@ -66,6 +67,13 @@ class Context:
 
         configure_prefect(self.settings)
 
+    def flow_runs(self) -> AbstractContextManager[None]:
+        """Prefect configured, for flows called here (see flows.prefect_env.direct_flow_runs)."""
+        self.prefect()
+        from flows.prefect_env import direct_flow_runs
+
+        return direct_flow_runs()
+
     def db(self) -> Any:
         from storage import open_database
 
@@ -94,11 +102,11 @@ def main(ctx: click.Context, config: str | None) -> None:
 @friendly_errors
 def run(ctx: Context) -> None:
     """Poll the configured feeds once, then send the digest of what is new."""
-    ctx.prefect()
-    from flows.pipeline import poll_feeds, send_digest
+    with ctx.flow_runs():
+        from flows.pipeline import poll_feeds, send_digest
 
-    _print_poll(poll_feeds(ctx.config))
-    _print_digest(send_digest(ctx.config))
+        _print_poll(poll_feeds(ctx.config))
+        _print_digest(send_digest(ctx.config))
 
 
 @main.command()
@@ -108,10 +116,10 @@ def run(ctx: Context) -> None:
 @friendly_errors
 def poll(ctx: Context, feeds: tuple[str, ...], force: bool) -> None:
     """Poll the feeds that are due: fetch, extract, classify and store new articles."""
-    ctx.prefect()
-    from flows.pipeline import poll_feeds
+    with ctx.flow_runs():
+        from flows.pipeline import poll_feeds
 
-    _print_poll(poll_feeds(ctx.config, list(feeds) or None, force))
+        _print_poll(poll_feeds(ctx.config, list(feeds) or None, force))
 
 
 @main.command()
@@ -120,10 +128,10 @@ def poll(ctx: Context, feeds: tuple[str, ...], force: bool) -> None:
 @friendly_errors
 def digest(ctx: Context, dry_run: bool) -> None:
     """Send the digest of relevant articles not sent yet (to the outbox folder when no SMTP host is set)."""
-    ctx.prefect()
-    from flows.pipeline import send_digest
+    with ctx.flow_runs():
+        from flows.pipeline import send_digest
 
-    _print_digest(send_digest(ctx.config, dry_run), dry_run)
+        _print_digest(send_digest(ctx.config, dry_run), dry_run)
 
 
 @main.command()
@@ -194,10 +202,10 @@ def _model(ctx: Context, model_path: str | None) -> Any:
 @friendly_errors
 def retrain(ctx: Context, force: bool) -> None:
     """Fit a new model on the starter corpus plus your labels; promote it if it is not worse."""
-    ctx.prefect()
-    from flows.pipeline import retrain_classifier
+    with ctx.flow_runs():
+        from flows.pipeline import retrain_classifier
 
-    result = retrain_classifier(ctx.config, force)
+        result = retrain_classifier(ctx.config, force)
     verdict = "promoted: classify, poll and digest now use it" if result["promoted"] else "kept aside"
     click.echo(f"Model {result['version']} ({result['labels']} labels of yours) {verdict}.\n"
                f"{result['reason']}.\nFile: {result['path']}")

@@ -197,9 +197,11 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict[str, An
         echo(f"Serving {len(articles)} sample articles in {len(feeds)} feeds at {server.url}")
         echo("Starting Prefect (a temporary local server; the first start takes 10-20 s)...")
         from flows.pipeline import poll_feeds, send_digest
+        from flows.prefect_env import direct_flow_runs
 
-        poll = poll_feeds(str(config))
-        digest = send_digest(str(config))
+        with direct_flow_runs():
+            poll = poll_feeds(str(config))
+            digest = send_digest(str(config))
     _print_story(settings, poll, digest, echo)
     echo(f"\nDone in {time.monotonic() - started:.0f} s. See the runs and their summaries in the Prefect UI:\n"
          f"  make ui      (PREFECT_HOME={home}; then open http://127.0.0.1:4200)")

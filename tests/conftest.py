@@ -38,7 +38,9 @@ def prefect_harness():
     """Prefect's test harness (a temporary server and database), started once per test session."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=180):
+    from flows.prefect_env import direct_flow_runs
+
+    with prefect_test_harness(server_startup_timeout=180), direct_flow_runs():
         yield
 
 

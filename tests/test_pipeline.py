@@ -176,3 +176,16 @@ def test_serve_schedules_the_poll_the_digest_and_retraining_from_the_config(tmp_
     (digest,) = deployments["send-digest"].schedules
     assert digest.schedule.cron == "30 6 * * 1-5" and digest.schedule.timezone == "Europe/Madrid"
     assert not deployments["retrain-classifier"].schedules
+
+
+def test_flows_called_here_run_without_a_heartbeat_unless_the_user_sets_one():
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+
+    from flows.prefect_env import direct_flow_runs
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 90}):
+        with direct_flow_runs(environ={}):
+            assert get_current_settings().flows.heartbeat_frequency is None
+        assert get_current_settings().flows.heartbeat_frequency == 90
+        with direct_flow_runs(environ={"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "90"}):
+            assert get_current_settings().flows.heartbeat_frequency == 90
