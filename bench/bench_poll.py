@@ -521,23 +521,10 @@ def _patched_extract_page(*args: Any, patches: tuple[str, ...] = (), **kwargs: A
 
 
 EXPERIMENTS = {
-    "no-explain": "model.classify(explain=False): evidence left for later",
     "no-classify": "no classification at all (bounds what a faster classifier could save)",
     "no-progress": "no progress-artifact updates",
     "no-fingerprint": "no MinHash fingerprint (bounds what a faster one could save)",
 }
-
-
-def _no_explain() -> None:
-    """Every classify call without evidence; the poll's own row shaping is kept."""
-    from classifiers import AtlasClassifier
-
-    classify = AtlasClassifier.classify
-
-    def without_evidence(self: Any, docs: Any, explain: bool = False) -> Any:
-        return classify(self, docs, explain=False)
-
-    AtlasClassifier.classify = without_evidence
 
 
 def _no_classify() -> None:
@@ -582,7 +569,6 @@ def _no_fingerprint() -> None:
 
 
 PATCHES: dict[str, Callable[[], None]] = {
-    "no-explain": _no_explain,
     "no-classify": _no_classify,
     "no-progress": _no_progress,
     "no-fingerprint": _no_fingerprint,
@@ -617,7 +603,8 @@ def child_poll(args: argparse.Namespace) -> int:
     imported = time.perf_counter()
     from flows.prefect_env import direct_flow_runs
 
-    contextlib.ExitStack().enter_context(direct_flow_runs())  # as the CLI calls its flows, for good
+    flow_runs = contextlib.ExitStack()  # held to the end: as the CLI calls its flows
+    flow_runs.enter_context(direct_flow_runs())
 
     @flow(name="bench-empty")
     def empty() -> None:
@@ -1089,11 +1076,10 @@ def repeat_scenario(
     }
 
 
-# Together: what the poll would cost with neither evidence nor fingerprints nor progress updates;
-# no-classify alone bounds the classifier's share.
-FIXES = ["no-explain", "no-progress", "no-fingerprint"]
+# Together: what the poll would cost with neither fingerprints nor progress updates; no-classify
+# alone bounds the classifier's share.
+FIXES = ["no-progress", "no-fingerprint"]
 VOLUME_WHAT_IF = (
-    ["no-explain"],
     ["no-classify"],
     ["no-fingerprint"],
     ["no-progress"],
