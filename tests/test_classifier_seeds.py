@@ -92,10 +92,7 @@ def check(predicted: set[str], expected: dict) -> None:
 
 # Known misses, kept visible rather than loosening the expectations above. strict=True:
 # the day the model gets one right, the test fails until the mark is removed.
-KNOWN_MISSES = {
-    "000": "tags agreement: the piece discusses the agreements framing the cooperation, "
-    "but reports no signing (the topic score sits just above its threshold)",
-}
+KNOWN_MISSES: dict[str, str] = {}  # none since model 20261122-9f6d98e8 (000 lost its "agreement")
 
 
 @pytest.mark.parametrize(
