@@ -135,9 +135,10 @@ def poll_feeds(config: str | None = None, only: list[str] | None = None, force: 
         limiter = steps.HostLimiter(settings.fetch.per_host_concurrency, settings.fetch.page_concurrency)
         progress = Progress("poll-progress", len(due))
         batches: dict[PrefectFuture, tuple[dict, FetchResult, int]] = {}
+        claimed: set[str] = set()  # articles a feed read earlier in this poll will fetch
         for feed in due:
             parsed = _fetch_and_parse(db, pool, feed, fetches[feed["url"]], settings, started,
-                                      reports[feed["url"]], logger)
+                                      reports[feed["url"]], claimed, logger)
             progress.feed_read(len(parsed[1]) if parsed else 0)
             if parsed is not None:
                 result, new, seen = parsed
@@ -179,7 +180,7 @@ def _store_batch(
 
 def _fetch_and_parse(
     db: Database, pool: WorkerPool, feed: dict, future: PrefectFuture, settings: Settings, now: datetime,
-    report: steps.FeedReport, logger: LoggerLike,
+    report: steps.FeedReport, claimed: set[str], logger: LoggerLike,
 ) -> tuple[FetchResult, list[Entry], int] | None:
     """(result, new entries, entries seen) for a feed with new entries, else None (report filled)."""
     try:
@@ -196,7 +197,7 @@ def _fetch_and_parse(
     except FeedParseError as error:
         _fail(db, feed, error, settings, now, report, logger)
         return None
-    new = steps.select_new(db, parsed.entries)
+    new = steps.select_new(db, parsed.entries, claimed)
     report.entries, report.new = len(parsed.entries), len(new)
     report.warning = parsed.warning or ""
     report.skipped = parsed.skipped

@@ -108,11 +108,17 @@ def parse_fetched(pool: WorkerPool, result: FetchResult, settings: Settings, now
         raise FeedParseError(kind, f"{result.final_url}: parsing failed: {error.message}") from error
 
 
-def select_new(db: sqlite_utils.Database, entries: Sequence[Entry]) -> list[Entry]:
-    """Entries whose canonical URL (or dedupe key) is not stored yet."""
+def select_new(db: sqlite_utils.Database, entries: Sequence[Entry], claimed: set[str] | None = None) -> list[Entry]:
+    """Entries whose canonical URL (or dedupe key) is not stored yet, and whose article is not in
+    `claimed`. A poll passes one `claimed` set to every feed it reads and the articles chosen are
+    added to it, so an article two feeds carry is fetched once, for the feed read first (dedupe
+    keys belong to one feed, so they never meet across feeds)."""
     ids = [article_id(entry.canonical) for entry in entries]
-    known = known_ids(db, ids, [entry.dedupe_key for entry in entries])
-    return [e for e, i in zip(entries, ids, strict=True) if i not in known and e.dedupe_key not in known]
+    known = known_ids(db, ids, [entry.dedupe_key for entry in entries]) | (claimed or set())
+    new = [e for e, i in zip(entries, ids, strict=True) if i not in known and e.dedupe_key not in known]
+    if claimed is not None:
+        claimed.update(article_id(entry.canonical) for entry in new)
+    return new
 
 
 class HostLimiter:

@@ -50,8 +50,13 @@ def test_poll_then_digest_end_to_end(world, smtp_server, monkeypatch):
     summary = poll_feeds(world["config"])
     articles, db = stored(world["db"])
     sample_urls = {f"{world['site'].url}/{a['domain']}/{a['slug']}.html" for a in world["articles"]}
-    # Every sample article stored once, though the relay feed repeats one with tracking parameters.
+    # Every sample article stored once, though the relay feed repeats one with tracking parameters:
+    # its page was fetched once, for the outlet's own feed (read before the relay's).
     assert sample_urls <= set(articles) and len(articles) == len(sample_urls) + 1
+    relayed = world["articles"][0]
+    assert world["site"].hits[f"/{relayed['domain']}/{relayed['slug']}.html"] == 1
+    own_feed = articles[f"{world['site'].url}/{relayed['domain']}/{relayed['slug']}.html"]["feed_url"]
+    assert not own_feed.endswith("/feeds/wire-relay.xml")
     assert summary["stored"] == len(articles)
     # Reader comments are not article text.
     for article in world["articles"]:
@@ -179,7 +184,11 @@ def test_serve_schedules_the_poll_the_digest_and_retraining_from_the_config(tmp_
 
 
 def test_flows_called_here_run_without_a_heartbeat_unless_the_user_sets_one():
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        get_current_settings,
+        temporary_settings,
+    )
 
     from flows.prefect_env import direct_flow_runs
 
