@@ -58,7 +58,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1016,6 +1016,21 @@ def feed_hits(server: Any) -> int:
     return sum(count for path, count in server.hits.items() if path.startswith("/feeds/"))
 
 
+@contextlib.contextmanager
+def served_world(
+    workdir: Path, count_feeds: int, entries: int, model: str, **world: Any
+) -> Iterator[tuple[Any, list[tuple[str, str]], list[str], Path]]:
+    """A local server with a world of `count_feeds` feeds of `entries` new articles (see
+    build_world) and a config for it in `workdir`: (server, feeds, page URLs, config)."""
+    from flows.localserver import LocalServer
+
+    workdir.mkdir(parents=True)
+    with LocalServer() as server:
+        routes, feeds, urls = build_world(count_feeds, entries, server.url, **world)
+        server.routes.update(routes)
+        yield server, feeds, urls, write_config(workdir, server.url, feeds, model)
+
+
 def repeat_scenario(
     scale: Scale,
     workdir: Path,
@@ -1024,15 +1039,9 @@ def repeat_scenario(
     model: str,
     echo: Callable[[str], None],
 ) -> dict[str, Any]:
-    from flows.localserver import LocalServer
-
-    workdir.mkdir(parents=True)
-    with LocalServer() as server:
-        routes, feeds, urls = build_world(
-            scale.repeat_feeds, scale.repeat_entries, server.url, seed=1, heavy=False, prefix="r"
-        )
-        server.routes.update(routes)
-        config = write_config(workdir, server.url, feeds, model)
+    with served_world(
+        workdir, scale.repeat_feeds, scale.repeat_entries, model, seed=1, heavy=False, prefix="r"
+    ) as (server, feeds, urls, config):
         echo(
             f"[a] first poll: {len(feeds)} feeds x {scale.repeat_entries} entries ({len(urls)} pages)..."
         )
@@ -1044,7 +1053,7 @@ def repeat_scenario(
         )
         page_fetches = page_hits(server) - pages_first
         feed_requests = feed_hits(server) - feeds_first
-        profiled, what_if = None, {}
+        profiled = None
         if options.profile:
             echo("[a] the repeat poll again with cProfile...")
             profiled = run_child(
@@ -1069,7 +1078,6 @@ def repeat_scenario(
         "first_poll": first,
         "repeat_poll": second,
         "profiled": profiled,
-        "what_if": what_if,
         "repeat_page_fetches": page_fetches,
         "repeat_feed_requests": feed_requests,
         "first_poll_page_fetches": pages_first,
@@ -1100,16 +1108,10 @@ def volume_scenario(
     model: str,
     echo: Callable[[str], None],
 ) -> dict[str, Any]:
-    from flows.localserver import LocalServer
-
-    workdir.mkdir(parents=True)
-    with LocalServer() as server:
-        routes, feeds, urls = build_world(
-            scale.volume_feeds, scale.volume_entries, server.url, seed=2, heavy=True, prefix="v"
-        )
-        server.routes.update(routes)
-        sizes = sorted(len(r.body) for p, r in routes.items() if not p.startswith("/feeds/"))
-        config = write_config(workdir, server.url, feeds, model)
+    with served_world(
+        workdir, scale.volume_feeds, scale.volume_entries, model, seed=2, heavy=True, prefix="v"
+    ) as (server, feeds, urls, config):
+        sizes = sorted(len(r.body) for p, r in server.routes.items() if not p.startswith("/feeds/"))
         (workdir / "urls.json").write_text(json.dumps(urls), encoding="utf-8")
         echo(
             f"[b] floor: httpx + trafilatura over {len(urls)} pages "
