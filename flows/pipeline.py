@@ -29,7 +29,6 @@ from sqlite_utils import Database
 
 from alerts.send import DeliveryError
 from flows import poll as steps
-from flows.dedupe import StoryIndex
 from flows.digest import deliver_digest, prepare_digest
 from flows.fetch import FetchError, FetchResult, make_client
 from flows.modelstore import retrain
@@ -158,7 +157,7 @@ def poll_feeds(config: str | None = None, only: list[str] | None = None, force: 
 
 def _store_batch(
     db: Database, feed: dict, result: FetchResult, future: PrefectFuture, seen: int, classifier: steps.BatchClassifier,
-    stories: StoryIndex, settings: Settings, now: datetime, report: steps.FeedReport, logger: LoggerLike,
+    stories: steps.StoredStories, settings: Settings, now: datetime, report: steps.FeedReport, logger: LoggerLike,
 ) -> None:
     """Classify and store one feed's articles once its pages are in."""
     try:

@@ -34,8 +34,10 @@ from storage import transaction
 from storage.articles import (
     article_id,
     article_texts,
+    fingerprints_stored_between,
     insert_articles,
     known_ids,
+    last_article_row,
     recent_fingerprints,
     save_classifications,
     set_fingerprint,
@@ -228,11 +230,29 @@ def classification_rows(model: Any, articles: Sequence[dict], now: datetime) -> 
     return rows
 
 
-def load_stories(db: sqlite_utils.Database, now: datetime) -> StoryIndex:
+@dataclass
+class StoredStories:
+    """A poll's story index, kept level with the database: before a batch is clustered it
+    takes in what was stored since it last looked (the poll's own earlier batches, and any
+    other process's), inside the batch's write transaction, so no story is split because two
+    polls ran at once."""
+
+    index: StoryIndex
+    seen_up_to_row: int
+
+    def catch_up(self, db: sqlite_utils.Database) -> None:
+        last = last_article_row(db)
+        if last > self.seen_up_to_row:
+            self.index.remember(fingerprints_stored_between(db, self.seen_up_to_row, last))
+            self.seen_up_to_row = last
+
+
+def load_stories(db: sqlite_utils.Database, now: datetime) -> StoredStories:
     """The stories of the recent window, for clustering the articles a poll stores. Fingerprints
     an older version of atlaswatch made are made again from the stored text (and stored), so
     an upgrade does not split a story in two."""
-    recent = recent_fingerprints(db, iso(now - RECENT_WINDOW))
+    last = last_article_row(db)
+    recent = recent_fingerprints(db, iso(now - RECENT_WINDOW), last)
     stale = {row["id"]: row for row in recent if not is_current(row["fingerprint"])}
     if stale:
         with transaction(db):
@@ -242,7 +262,7 @@ def load_stories(db: sqlite_utils.Database, now: datetime) -> StoryIndex:
                 stale[article["id"]]["fingerprint"] = renewed
         logger.info("made the story fingerprints of %d recent article(s) again, as this version makes them",
                     len(stale))
-    return StoryIndex(recent)
+    return StoredStories(StoryIndex(recent), last)
 
 
 def store_feed_poll(
@@ -254,7 +274,7 @@ def store_feed_poll(
     settings: Settings,
     now: datetime,
     entries_seen: int,
-    stories: StoryIndex | None = None,
+    stories: StoredStories | None = None,
 ) -> list[str]:
     """Articles (each placed in its story cluster), their classifications and the feed's health in
     one transaction; returns inserted ids. A poll passes the `stories` it keeps across its
@@ -263,7 +283,8 @@ def store_feed_poll(
         stories = load_stories(db, now)
     with transaction(db):
         if articles:
-            clusters = stories.assign(articles)
+            stories.catch_up(db)
+            clusters = stories.index.assign(articles)
             for article in articles:
                 article["cluster_id"] = clusters[article["id"]]
         inserted = insert_articles(db, articles)
@@ -276,8 +297,6 @@ def store_feed_poll(
             body_hash=body_hash(result.content) if result.content else None,
             entries_seen=entries_seen, articles_stored=len(inserted),
         )
-    if stories is not None:
-        stories.remember([article for article in articles if article["id"] in fresh])
     if result.moved_permanently_to:
         feed_store.move_feed(db, feed["url"], result.moved_permanently_to, now)
     return inserted

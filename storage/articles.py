@@ -186,13 +186,31 @@ def article_overview(db: sqlite_utils.Database) -> list[dict]:
     return [_decode(dict(row)) for row in rows]
 
 
-def recent_fingerprints(db: sqlite_utils.Database, since_iso: str) -> list[dict]:
-    """Articles fetched at or after `since_iso` that carry a fingerprint, oldest first:
-    id, fingerprint, cluster_id, published, fetched_at (what story clustering compares against)."""
+def recent_fingerprints(db: sqlite_utils.Database, since_iso: str, up_to_row: int | None = None) -> list[dict]:
+    """Articles fetched at or after `since_iso` (and stored no later than row `up_to_row`) that
+    carry a fingerprint, oldest first: id, fingerprint, cluster_id, published, fetched_at (what
+    story clustering compares against)."""
     rows = db.query(
         """SELECT id, fingerprint, cluster_id, published, fetched_at FROM articles
-           WHERE fetched_at >= ? AND fingerprint IS NOT NULL AND fingerprint != ''
+           WHERE fetched_at >= ? AND rowid <= ? AND fingerprint IS NOT NULL AND fingerprint != ''
            ORDER BY fetched_at, id""",
-        [since_iso],
+        [since_iso, last_article_row(db) if up_to_row is None else up_to_row],
+    )
+    return [dict(row) for row in rows]
+
+
+def last_article_row(db: sqlite_utils.Database) -> int:
+    """The row number of the article stored last (0 for none): later ones have higher numbers."""
+    return db.execute("SELECT COALESCE(MAX(rowid), 0) FROM articles").fetchone()[0]
+
+
+def fingerprints_stored_between(db: sqlite_utils.Database, after_row: int, up_to_row: int) -> list[dict]:
+    """Articles stored after row `after_row` up to row `up_to_row` that carry a fingerprint, in
+    storing order: id, fingerprint, cluster_id."""
+    rows = db.query(
+        """SELECT id, fingerprint, cluster_id FROM articles
+           WHERE rowid > ? AND rowid <= ? AND fingerprint IS NOT NULL AND fingerprint != ''
+           ORDER BY rowid""",
+        [after_row, up_to_row],
     )
     return [dict(row) for row in rows]

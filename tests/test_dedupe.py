@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -423,28 +424,44 @@ def test_recent_fingerprints_round_trip_through_sqlite(tmp_path: Path):
     assert assign_clusters(new, recent) == {"later": "wire"}
 
 
-def test_poll_stores_a_reprint_from_another_feed_in_the_first_reports_cluster(tmp_path: Path):
+FEEDS = {"wire": "https://wire.example/feed", "daily": "https://daily.example/rss"}
+START = datetime(2025, 6, 3, 9, 0, tzinfo=UTC)
+
+
+def _feed_database(path: Path) -> Any:
+    from storage import feeds as feed_store
+
+    db = open_database(path)
+    feed_store.sync_feeds(db, [(url, name) for name, url in FEEDS.items()], START)
+    return db
+
+
+def _store_poll(
+    db: Any, feed: str, stories: list[tuple[str, tuple[str, str]]], now: datetime, known: Any = None
+) -> list[dict]:
+    """One feed's batch of extracted articles through the poll's storing step."""
     from flows.extract import Extraction
     from flows.parse import Entry
     from flows.poll import article_record, store_feed_poll
     from flows.settings import load_settings
-    from storage import feeds as feed_store
 
-    db = open_database(tmp_path / "atlaswatch.db")
-    settings = load_settings(None, env={})
-    start = datetime(2025, 6, 3, 9, 0, tzinfo=UTC)
-    feeds = {"wire": "https://wire.example/feed", "daily": "https://daily.example/rss"}
-    feed_store.sync_feeds(db, [(url, name) for name, url in feeds.items()], start)
+    articles = []
+    for slug, (title, text) in stories:
+        link = f"{FEEDS[feed].rsplit('/', 1)[0]}/{slug}"
+        entry = Entry(link, link, title, text[:200], link, "", None, slug)
+        articles.append(article_record(entry, Extraction("ok", text), FEEDS[feed], now))
+    result = FetchResult(FEEDS[feed], FEEDS[feed], 200, b"<rss/>")
+    store_feed_poll(db, {"url": FEEDS[feed]}, result, articles, [], load_settings(None, env={}), now,
+                    len(articles), known)
+    return articles
+
+
+def test_poll_stores_a_reprint_from_another_feed_in_the_first_reports_cluster(tmp_path: Path):
+    db = _feed_database(tmp_path / "atlaswatch.db")
+    start = START
 
     def poll(feed: str, stories: list[tuple[str, tuple[str, str]]], now: datetime) -> list[dict]:
-        articles = []
-        for slug, (title, text) in stories:
-            link = f"{feeds[feed].rsplit('/', 1)[0]}/{slug}"
-            entry = Entry(link, link, title, text[:200], link, "", None, slug)
-            articles.append(article_record(entry, Extraction("ok", text), feeds[feed], now))
-        result = FetchResult(feeds[feed], feeds[feed], 200, b"<rss/>")
-        store_feed_poll(db, {"url": feeds[feed]}, result, articles, [], settings, now, len(articles))
-        return articles
+        return _store_poll(db, feed, stories, now)
 
     caesar, navantia = versions(CAESAR.name), versions(NAVANTIA.name)
     wire = poll("wire", [("caesar", caesar[0]), ("navantia", navantia[0])], start)
@@ -463,6 +480,21 @@ def test_poll_stores_a_reprint_from_another_feed_in_the_first_reports_cluster(tm
     # A week later the wire's copy is out of the window: a late reprint starts its own story.
     late = poll("daily", [("again", caesar[2])], start + timedelta(days=8))
     assert late[0]["cluster_id"] == late[0]["id"]
+
+
+def test_a_poll_clusters_with_what_another_process_stored_while_it_ran(tmp_path: Path):
+    from flows.poll import load_stories
+
+    path = tmp_path / "atlaswatch.db"
+    ours = _feed_database(path)
+    caesar = versions(CAESAR.name)
+    # Our poll reads the recent stories; then another process stores the wire's dispatch...
+    stories = load_stories(ours, START)
+    _store_poll(_feed_database(path), "wire", [("caesar", caesar[0])], START)
+    # ...and our poll, storing a reprint, still finds it.
+    (reprint,) = _store_poll(ours, "daily", [("canons", caesar[1])], START + timedelta(hours=1), stories)
+    wire_id = ours.execute("SELECT id FROM articles WHERE url LIKE '%wire.example%'").fetchone()[0]
+    assert reprint["cluster_id"] == wire_id
 
 
 def test_digest_shows_a_story_once_with_the_earliest_outlet_first():
