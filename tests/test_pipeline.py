@@ -179,7 +179,11 @@ def test_serve_schedules_the_poll_the_digest_and_retraining_from_the_config(tmp_
 
 
 def test_flows_called_here_run_without_a_heartbeat_unless_the_user_sets_one():
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, get_current_settings, temporary_settings
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        get_current_settings,
+        temporary_settings,
+    )
 
     from flows.prefect_env import direct_flow_runs
 
