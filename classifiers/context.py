@@ -5,9 +5,10 @@ Two feature sets come from one pass over a document's gazetteer mentions:
 - per candidate partner (:func:`candidate_features`): how often, where, in the title or not,
   in the same sentences as Morocco's side, next to which kinds of words. None of them names
   the country, so a partner never seen in training is scored on the same footing;
-- per document (:func:`document_features`): how much the piece is about Morocco and whether
-  a foreign party appears beside it, which is what separates a real cooperation story from
-  one naming Morocco in passing.
+- per document (:func:`document_features`): how much the piece is about Morocco, whether
+  a foreign party appears beside it and how much of it is about civil sectors, which is
+  what separates a real defence cooperation story from one naming Morocco in passing or
+  reporting a fisheries or university agreement.
 """
 
 from __future__ import annotations
@@ -30,8 +31,19 @@ from classifiers.text import TokenizedDocument
 # and article. Short or ambiguous stems are listed in the EXACT sets instead.
 # ---------------------------------------------------------------------------------------
 COOPERATION, DEFENCE, PASSING, LINK, BETWEEN, PLACE, EXERCISE = 1, 2, 4, 8, 16, 32, 64
-PARTICIPANT, ARTICLE = 128, 256
-_FLAGS = (COOPERATION, DEFENCE, PASSING, LINK, BETWEEN, PLACE, EXERCISE, PARTICIPANT, ARTICLE)
+PARTICIPANT, ARTICLE, CIVIL = 128, 256, 512
+_FLAGS = (
+    COOPERATION,
+    DEFENCE,
+    PASSING,
+    LINK,
+    BETWEEN,
+    PLACE,
+    EXERCISE,
+    PARTICIPANT,
+    ARTICLE,
+    CIVIL,
+)
 _FLAG_ARRAY = np.array(_FLAGS, dtype=np.uint16)
 
 _STEMS: dict[int, tuple[str, ...]] = {
@@ -352,6 +364,90 @@ _STEMS: dict[int, tuple[str, ...]] = {
         "يشارك",
         "وحدات",
     ),
+    # Civil sectors: a fisheries protocol, a university degree, a ferry line or a health
+    # agreement with a foreign partner is cooperation, but not on defence.
+    CIVIL: (
+        # en
+        "fisher",
+        "fishing",
+        "universit",
+        "student",
+        "health",
+        "nurse",
+        "ferr",
+        "flight",
+        "airline",
+        "touris",
+        "trade",
+        "invest",
+        "energ",
+        "hydrogen",
+        "solar",
+        "desalin",
+        "agricult",
+        "educat",
+        "vocation",
+        "cultur",
+        "football",
+        "phosphat",
+        "fertili",
+        "automotiv",
+        "railway",
+        "freight",
+        "econom",
+        "business",
+        # fr
+        "peche",
+        "etudiant",
+        "sante",
+        "infirmi",
+        "commerc",
+        "solaire",
+        "dessal",
+        "agricol",
+        "enseignement",
+        "fret",
+        # es
+        "pesca",
+        "pesquer",
+        "universidad",
+        "estudiant",
+        "salud",
+        "sanitar",
+        "enfermer",
+        "vuelo",
+        "aerolinea",
+        "turism",
+        "comerci",
+        "inversi",
+        "hidrogeno",
+        "educaci",
+        "futbol",
+        "fosfat",
+        # ar
+        "صيد",
+        "جامعه",
+        "جامعات",
+        "طلاب",
+        "صحه",
+        "صحيه",
+        "ممرض",
+        "رحلات",
+        "سياح",
+        "استثمار",
+        "طاقه",
+        "هيدروجين",
+        "تحليه",
+        "فلاح",
+        "زراع",
+        "تعليم",
+        "ثقاف",
+        "فوسفات",
+        "اسمده",
+        "سيارات",
+        "اقتصاد",
+        "سكك",
+    ),
     PASSING: (
         # en
         "rival",
@@ -479,6 +575,8 @@ _EXACT: dict[int, frozenset[str]] = {
     ),
     LINK: frozenset({"with", "avec", "con", "مع", "and", "et", "y", "e", "alongside"}),
     BETWEEN: frozenset({"between", "entre", "بين"}),
+    # "waters" alone is maritime ("territorial waters"): only the bare word is civil.
+    CIVIL: frozenset({"water", "eau", "agua"}),
     PARTICIPANT: frozenset({"part", "parte", "joined", "join", "joins", "nations", "countries"}),
     # Articles between a preposition of place and a name: "in the Central African Republic".
     ARTICLE: frozenset({"the", "le", "la", "les", "l", "el", "los", "las", "del", "du", "des"}),
@@ -845,6 +943,7 @@ DOCUMENT_FEATURES: tuple[str, ...] = (
     "defence_in_cooc_log",
     "defence_density",
     "title_foreign_and_own",
+    "civil_density",
 )
 
 
@@ -887,6 +986,9 @@ def document_features(analysis: Analysis) -> np.ndarray:
             _log(_sentence_cues(analysis, cooc_sentences, DEFENCE)),
             analysis.count(DEFENCE, 0, n_tokens) / n_tokens,
             float(foreign_title and bool(own_sentences & title)),
+            # A fisheries, university or ferry agreement reads like a defence one to the
+            # words "cooperation agreement"; its sector words tell it apart.
+            analysis.count(CIVIL, 0, n_tokens) / n_tokens,
         ],
         dtype=np.float64,
     )
@@ -905,4 +1007,4 @@ def own_sentence_words(analysis: Analysis) -> list[str]:
 
 # Changes whenever the features above change meaning or order: a model fitted under another
 # schema cannot be used (its scorers expect other columns), and loading says so.
-FEATURE_SCHEMA = "3:" + ",".join(CANDIDATE_FEATURES) + "|" + ",".join(DOCUMENT_FEATURES)
+FEATURE_SCHEMA = "4:" + ",".join(CANDIDATE_FEATURES) + "|" + ",".join(DOCUMENT_FEATURES)

@@ -1,10 +1,18 @@
-"""Candidate features that tell exercise co-participants and mission hosts apart."""
+"""Context features: candidates that are exercise co-participants or mission hosts, and
+documents about civil sectors."""
 
 from __future__ import annotations
 
 import pytest
 
-from classifiers.context import CANDIDATE_FEATURES, FEATURE_SCHEMA, analyse, candidate_features
+from classifiers.context import (
+    CANDIDATE_FEATURES,
+    DOCUMENT_FEATURES,
+    FEATURE_SCHEMA,
+    analyse,
+    candidate_features,
+    document_features,
+)
 from classifiers.gazetteer import Gazetteer
 from classifiers.text import tokenize_document
 
@@ -21,7 +29,7 @@ def features(gazetteer: Gazetteer, text: str) -> dict[str, dict[str, float]]:
 
 
 def test_schema_names_every_candidate_feature() -> None:
-    assert FEATURE_SCHEMA.startswith("3:")
+    assert FEATURE_SCHEMA.startswith("4:")
     assert all(name in FEATURE_SCHEMA for name in CANDIDATE_FEATURES)
 
 
@@ -67,3 +75,20 @@ def test_a_partner_named_with_is_not_a_place(gazetteer: Gazetteer) -> None:
     found = features(gazetteer, "Morocco and Spain signed a defence agreement on Monday.")
     assert found["ES"]["after_place"] == 0.0
     assert found["ES"]["list_with_own"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("title", "civil"),
+    [
+        ("Morocco and Mauritania renew fisheries cooperation agreement", True),
+        ("Pêche artisanale : Rabat et Dakar signent un accord de coopération", True),
+        ("Marruecos y España firman un acuerdo de cooperación universitaria", True),
+        ("تجديد اتفاق التعاون في مجال الصيد البحري بين المغرب وموريتانيا", True),
+        ("Morocco and Mauritania renew naval cooperation agreement", False),
+    ],
+)
+def test_civil_sector_words_set_the_civil_density(
+    gazetteer: Gazetteer, title: str, civil: bool
+) -> None:
+    row = document_features(analyse(tokenize_document(title, ""), gazetteer))
+    assert (dict(zip(DOCUMENT_FEATURES, row, strict=True))["civil_density"] > 0) == civil
