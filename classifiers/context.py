@@ -960,11 +960,9 @@ def document_features(analysis: Analysis) -> np.ndarray:
     cooc_sentences = {
         m.sentence for ms in analysis.foreign.values() for m in ms if m.sentence in own_sentences
     }
-    own_tokens = np.array([m.token for m in own], dtype=np.int64)
-    near = own_tokens.size > 0 and any(
-        int(np.min(np.abs(own_tokens - m.token))) <= NEAR
-        for ms in analysis.foreign.values()
-        for m in ms
+    own_tokens = sorted(m.token for m in own)
+    near = bool(own_tokens) and any(
+        _nearest(own_tokens, m.token) <= NEAR for ms in analysis.foreign.values() for m in ms
     )
     title = set(range(doc.n_title_sentences))
     foreign_title = any(m.sentence in title for ms in analysis.foreign.values() for m in ms)

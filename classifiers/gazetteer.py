@@ -238,7 +238,7 @@ class Gazetteer:
             pair_next = norms[i + 1] if i + 1 < n_tokens else ""
             heads = tuple(h for h in hits[norms[i]] if h in singles or (h, pair_next) in pairs)
             if heads:
-                next_free = i + self._match_at(doc, i, heads, mentions)
+                next_free = i + self._match_at(doc, i, heads, pair_next, mentions)
         return mentions
 
     def _hit_words(self, norms: list[str]) -> dict[str, tuple[str, ...]]:
@@ -255,8 +255,13 @@ class Gazetteer:
         return hits
 
     @cached_property
-    def _pairs(self) -> frozenset[tuple[str, str]]:
-        return frozenset((key[0], key[1]) for key in self._index if len(key) > 1)
+    def _pairs(self) -> dict[tuple[str, str], tuple[int, ...]]:
+        """For each pair of first words, the lengths of the terms it starts, longest first."""
+        lengths: dict[tuple[str, str], set[int]] = {}
+        for key in self._index:
+            if len(key) > 1:
+                lengths.setdefault((key[0], key[1]), set()).add(len(key))
+        return {pair: tuple(sorted(n, reverse=True)) for pair, n in lengths.items()}
 
     @cached_property
     def _singles(self) -> frozenset[str]:
@@ -271,14 +276,15 @@ class Gazetteer:
         return tuple(v for v in arabic_variants(word) if v in self._lengths)
 
     def _match_at(
-        self, doc: TokenizedDocument, i: int, heads: tuple[str, ...], out: list[Mention]
+        self, doc: TokenizedDocument, i: int, heads: tuple[str, ...], pair_next: str, out: list[Mention]
     ) -> int:
-        """Append the longest match starting at token ``i``; return its length (0: none)."""
+        """Append the longest match starting at token ``i`` (followed by ``pair_next``); return
+        its length (0: none). Only the lengths of terms that go on with ``pair_next`` are tried."""
         index, n_tokens = self._index, len(doc.norms)
         lengths = (
-            self._lengths[heads[0]]
+            self._lengths_after(heads[0], pair_next)
             if len(heads) == 1
-            else sorted({n for h in heads for n in self._lengths[h]}, reverse=True)
+            else sorted({n for h in heads for n in self._lengths_after(h, pair_next)}, reverse=True)
         )
         for length in lengths:
             if i + length > n_tokens:
@@ -294,6 +300,10 @@ class Gazetteer:
                     self._append(doc, i, length, head, entries, out)
                     return length
         return 0
+
+    def _lengths_after(self, head: str, pair_next: str) -> tuple[int, ...]:
+        longer = self._pairs.get((head, pair_next), ())
+        return (*longer, 1) if head in self._singles else longer
 
     @staticmethod
     def _append(
