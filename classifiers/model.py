@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -674,39 +673,25 @@ class _Scores:
 
 
 def _positive_proba(model: Any, x: sp.csr_matrix) -> np.ndarray:
-    """Each label's positive-class probability. A one-vs-rest set of binary logistic
-    regressions (the default topic model) is scored as one sparse product with the stacked
-    coefficients: the very numbers of ``predict_proba``, without a validation round per label
-    (5 % of the classifier's time)."""
-    stacked = _stacked_logistic(model)
-    if stacked is not None:
-        coef, intercept = stacked
-        return expit(x @ coef + intercept)
+    """Each label's positive-class probability. A multi-label one-vs-rest set of binary logistic
+    regressions (the default topic model) is scored straight from its coefficients: the very
+    numbers of ``predict_proba``, without a validation round per label (5 % of the classifier's
+    time)."""
+    if _plain_logistic_labels(model):
+        decision = np.column_stack([x @ e.coef_[0] for e in model.estimators_])
+        return expit(decision + np.concatenate([e.intercept_ for e in model.estimators_]))
     proba = model.predict_proba(x)
     return np.asarray(proba, dtype=np.float64).reshape(x.shape[0], -1)
 
 
-_STACKED: weakref.WeakKeyDictionary[Any, tuple[np.ndarray, np.ndarray] | None] = weakref.WeakKeyDictionary()
-
-
-def _stacked_logistic(model: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    """(coefficients as columns, intercepts) of a multi-label one-vs-rest model whose every
-    estimator is a fitted binary LogisticRegression; None for any other model."""
-    if model not in _STACKED:
-        estimators = getattr(model, "estimators_", None)
-        binarizer = getattr(model, "label_binarizer_", None)
-        usable = (
-            isinstance(model, OneVsRestClassifier)
-            and estimators
-            and getattr(binarizer, "y_type_", "") == "multilabel-indicator"
-            and all(type(e) is LogisticRegression and e.coef_.shape[0] == 1 for e in estimators)
-        )
-        _STACKED[model] = (
-            (np.vstack([e.coef_ for e in estimators]).T.copy(), np.concatenate([e.intercept_ for e in estimators]))
-            if usable
-            else None
-        )
-    return _STACKED[model]
+def _plain_logistic_labels(model: Any) -> bool:
+    estimators = getattr(model, "estimators_", None)
+    return (
+        isinstance(model, OneVsRestClassifier)
+        and bool(estimators)
+        and getattr(getattr(model, "label_binarizer_", None), "y_type_", "") == "multilabel-indicator"
+        and all(type(e) is LogisticRegression and e.coef_.shape[0] == 1 for e in estimators)
+    )
 
 
 def pick_partners(scores: Mapping[str, float], threshold: float) -> list[str]:
