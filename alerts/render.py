@@ -37,7 +37,9 @@ def digest_subject(groups: Sequence[DigestGroup], generated_at: datetime, prefix
     leaders = ", ".join(group.label for group in groups[:3])
     more = f" and {len(groups) - 3} more" if len(groups) > 3 else ""
     noun = "story" if stories == 1 else "stories"
-    return header_text(f"{prefix} {generated_at:%d %b %Y}: {stories} new {noun} ({leaders}{more})").strip()
+    return header_text(
+        f"{prefix} {generated_at:%d %b %Y}: {stories} new {noun} ({leaders}{more})"
+    ).strip()
 
 
 def render_digest(

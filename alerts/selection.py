@@ -114,7 +114,9 @@ def _other_outlets(reports: Sequence[Mapping[str, Any]]) -> list[tuple[str, str 
     return others
 
 
-def build_groups(items: Sequence[Mapping[str, Any]], partner_names: Mapping[str, str]) -> list[DigestGroup]:
+def build_groups(
+    items: Sequence[Mapping[str, Any]], partner_names: Mapping[str, str]
+) -> list[DigestGroup]:
     """Collapse each story cluster to its first report, then group stories by their first partner."""
     stories: OrderedDict[str, list[Mapping[str, Any]]] = OrderedDict()
     for item in sorted(items, key=lambda i: (_first_seen(i), i["id"])):
@@ -131,7 +133,9 @@ def build_groups(items: Sequence[Mapping[str, Any]], partner_names: Mapping[str,
             published=_date(first),
             partners=[partner_names.get(code, code) for code in partners],
             topics=[topic.replace("_", " ") for topic in first.get("topics") or []],
-            snippet=snippet(first.get("text") or first.get("summary") or "", title=first.get("title") or ""),
+            snippet=snippet(
+                first.get("text") or first.get("summary") or "", title=first.get("title") or ""
+            ),
             evidence=evidence_sentence(first.get("evidence") or {}),
             lang=first.get("lang") or "",
             article_ids=[report["id"] for report in reports],
@@ -139,4 +143,6 @@ def build_groups(items: Sequence[Mapping[str, Any]], partner_names: Mapping[str,
         )
         label = partner_names.get(key, key)
         groups.setdefault(key, DigestGroup(partner=key, label=label, items=[])).items.append(story)
-    return sorted(groups.values(), key=lambda g: (g.partner == UNCLEAR_PARTNER, -len(g.items), g.label))
+    return sorted(
+        groups.values(), key=lambda g: (g.partner == UNCLEAR_PARTNER, -len(g.items), g.label)
+    )

@@ -82,30 +82,44 @@ def send_smtp(message: EmailMessage, config: SmtpConfig) -> Delivery:
                 else:
                     raise DeliveryError(
                         f"{config.host}:{config.port} does not offer STARTTLS; set [email] starttls = false "
-                        "only if the server is on a trusted network", retry=False)
+                        "only if the server is on a trusted network",
+                        retry=False,
+                    )
             if config.username:
                 smtp.login(config.username, config.password)
             refused = smtp.send_message(message)
     except smtplib.SMTPAuthenticationError as error:
         raise DeliveryError(
             f"the SMTP server refused the login ({error.smtp_code}): check [email] username and the "
-            "password in the environment variable named by [email] password_env", retry=False) from error
+            "password in the environment variable named by [email] password_env",
+            retry=False,
+        ) from error
     except smtplib.SMTPRecipientsRefused as error:
-        raise DeliveryError(f"every recipient was refused: {_codes(error.recipients)}", retry=False) from error
+        raise DeliveryError(
+            f"every recipient was refused: {_codes(error.recipients)}", retry=False
+        ) from error
     except smtplib.SMTPResponseException as error:
         temporary = 400 <= error.smtp_code < 500
         raise DeliveryError(
             f"the SMTP server answered {error.smtp_code} {error.smtp_error.decode(errors='replace')}",
-            retry=temporary) from error
+            retry=temporary,
+        ) from error
     except TimeoutError as error:
-        raise DeliveryError(f"the SMTP server {config.host}:{config.port} timed out after {config.timeout:.0f} s",
-                            retry=True) from error
+        raise DeliveryError(
+            f"the SMTP server {config.host}:{config.port} timed out after {config.timeout:.0f} s",
+            retry=True,
+        ) from error
     except (OSError, smtplib.SMTPException) as error:
-        raise DeliveryError(f"cannot reach the SMTP server {config.host}:{config.port}: {error}",
-                            retry=True) from error
-    return Delivery(transport="smtp", message_id=str(message["Message-ID"]), refused=_codes(refused))
+        raise DeliveryError(
+            f"cannot reach the SMTP server {config.host}:{config.port}: {error}", retry=True
+        ) from error
+    return Delivery(
+        transport="smtp", message_id=str(message["Message-ID"]), refused=_codes(refused)
+    )
 
 
 def _codes(recipients: dict) -> dict[str, str]:
-    return {addr: f"{code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"
-            for addr, (code, msg) in recipients.items()}
+    return {
+        addr: f"{code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"
+        for addr, (code, msg) in recipients.items()
+    }

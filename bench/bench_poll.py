@@ -306,13 +306,19 @@ def build_world(
     return routes, feeds, urls
 
 
-def write_config(workdir: Path, site_url: str, feeds: list[tuple[str, str]], model: str = "") -> Path:
+def write_config(
+    workdir: Path, site_url: str, feeds: list[tuple[str, str]], model: str = ""
+) -> Path:
     """The loopback config with the production fetch settings (concurrency, workers, timeouts)
     left at their defaults."""
     from flows.localserver import write_loopback_config
 
     model_line = f'model = "{model}"\n' if model else ""
-    return write_loopback_config(workdir, site_url, feeds, extra=f'[classifier]\nmodels_dir = "models"\n{model_line}')
+    return write_loopback_config(
+        workdir, site_url, feeds, extra=f'[classifier]\nmodels_dir = "models"\n{model_line}'
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # The poll process (--child poll) and the floor process (--child floor).
 # --------------------------------------------------------------------------------------------
@@ -362,7 +368,8 @@ class StepTimer:
     def __init__(self) -> None:
         self.totals: dict[str, list[float]] = {}
         self.lock = threading.Lock()
-        self.origin = time.perf_counter()  # reset when the poll is called: "from" and "to" count from it
+        # Reset when the poll is called: "from" and "to" count from it.
+        self.origin = time.perf_counter()
 
     def wrap(self, owner: Any, name: str, label: str | None = None) -> None:
         original = getattr(owner, name, None)
@@ -735,7 +742,9 @@ def child_plain_repeat(args: argparse.Namespace) -> int:
     feed_store.sync_feeds(db, ((f.url, f.name) for f in settings.feeds), now)
     due = feed_store.due_feeds(db, now, None, ignore_schedule=True)
     with (
-        make_client(settings.fetch.user_agent, settings.fetch.connect_timeout, steps.policy_from(settings)) as http,
+        make_client(
+            settings.fetch.user_agent, settings.fetch.connect_timeout, steps.policy_from(settings)
+        ) as http,
         ThreadPoolExecutor(max_workers=16) as executor,
     ):
         results = list(executor.map(lambda feed: steps.fetch_feed(http, feed, settings), due))
@@ -788,8 +797,13 @@ def child_components(args: argparse.Namespace) -> int:
         "floor",
         lambda url, body, ctype: trafilatura.extract(body.decode("utf-8"), include_comments=False),
     )
-    costs["poll worker: extract_page, feed with title and date (as here; fingerprint included)"] = per_page(
-        "poll", lambda url, body, ctype: extracted.append(extract_page(body, ctype, url, "A title", metadata=False))
+    costs["poll worker: extract_page, feed with title and date (as here; fingerprint included)"] = (
+        per_page(
+            "poll",
+            lambda url, body, ctype: extracted.append(
+                extract_page(body, ctype, url, "A title", metadata=False)
+            ),
+        )
     )
     costs["  the same for a feed without them (trafilatura's metadata pass)"] = per_page(
         "meta", lambda url, body, ctype: extract_page(body, ctype, url)

@@ -25,20 +25,26 @@ MAX_SENTENCE_CHARS = 400
 
 
 def explain_batch(
-    clf: AtlasClassifier, prepared: Sequence[Prepared], scores: _Scores, results: Sequence[Mapping[str, Any]]
+    clf: AtlasClassifier,
+    prepared: Sequence[Prepared],
+    scores: _Scores,
+    results: Sequence[Mapping[str, Any]],
 ) -> list[dict[str, dict[str, Any]]]:
     """Evidence for the relevance decision and for each partner and topic tag of each document.
     The work is batched over the documents: one vectorisation of all their sentences and one
     scorer call for all their partner probes, not one of each per document."""
     sentence_matrices = _sentence_matrices(clf, prepared)
     partner_features = _partner_features_batch(
-        clf.partner_model_, [(p, result["partners"]) for p, result in zip(prepared, results, strict=True)]
+        clf.partner_model_,
+        [(p, result["partners"]) for p, result in zip(prepared, results, strict=True)],
     )
     relevance_coef = _binary_coef(clf.text_relevance_model_)
     topics = list(clf.topics_)
     topic_coefs = {t: _binary_coef(clf.topic_model_.estimators_[topics.index(t)]) for t in topics}
     out = []
-    for i, (sentences, features) in enumerate(zip(sentence_matrices, partner_features, strict=True)):
+    for i, (sentences, features) in enumerate(
+        zip(sentence_matrices, partner_features, strict=True)
+    ):
         p, result = prepared[i], results[i]
         if p.empty:
             out.append({"relevant": {"sentence": "", "features": []}})
@@ -51,7 +57,10 @@ def explain_batch(
             }
         }
         for code in result["partners"]:
-            evidence[f"partner:{code}"] = {"sentence": _partner_sentence(p, code), "features": features[code]}
+            evidence[f"partner:{code}"] = {
+                "sentence": _partner_sentence(p, code),
+                "features": features[code],
+            }
         for topic in result["topics"]:
             evidence[f"topic:{topic}"] = {
                 "sentence": _best_sentence(p, sentences, topic_coefs[topic]),
@@ -162,7 +171,8 @@ def _partner_features_batch(
     blocks = []
     for _, _, row in wanted:
         probes = np.repeat(row.reshape(1, -1), width + 1, axis=0)
-        np.fill_diagonal(probes[1:], 0.0)  # probe k has feature k zeroed; row 0 is the candidate as is
+        # Probe k has feature k zeroed; row 0 is the candidate as is.
+        np.fill_diagonal(probes[1:], 0.0)
         blocks.append(probes)
     scores = _predict_small(model, np.vstack(blocks)).reshape(len(wanted), width + 1)
     for (d, code, row), block in zip(wanted, scores, strict=True):

@@ -276,7 +276,12 @@ class Gazetteer:
         return tuple(v for v in arabic_variants(word) if v in self._lengths)
 
     def _match_at(
-        self, doc: TokenizedDocument, i: int, heads: tuple[str, ...], pair_next: str, out: list[Mention]
+        self,
+        doc: TokenizedDocument,
+        i: int,
+        heads: tuple[str, ...],
+        pair_next: str,
+        out: list[Mention],
     ) -> int:
         """Append the longest match starting at token ``i`` (followed by ``pair_next``); return
         its length (0: none). Only the lengths of terms that go on with ``pair_next`` are tried."""

@@ -531,7 +531,9 @@ class AtlasClassifier(BaseEstimator):
         if explain:
             from classifiers.explain import explain_batch
 
-            for result, evidence in zip(results, explain_batch(self, prepared, scores, results), strict=True):
+            for result, evidence in zip(
+                results, explain_batch(self, prepared, scores, results), strict=True
+            ):
                 result["evidence"] = evidence
         return results
 
@@ -689,7 +691,8 @@ def _plain_logistic_labels(model: Any) -> bool:
     return (
         isinstance(model, OneVsRestClassifier)
         and bool(estimators)
-        and getattr(getattr(model, "label_binarizer_", None), "y_type_", "") == "multilabel-indicator"
+        and getattr(getattr(model, "label_binarizer_", None), "y_type_", "")
+        == "multilabel-indicator"
         and all(type(e) is LogisticRegression and e.coef_.shape[0] == 1 for e in estimators)
     )
 

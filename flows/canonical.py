@@ -8,9 +8,35 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 TRACKING_PARAMS = frozenset(
     {
-        "fbclid", "gclid", "dclid", "gbraid", "wbraid", "msclkid", "yclid", "igshid", "mc_cid", "mc_eid",
-        "_ga", "_gl", "ref_src", "ref_url", "cmpid", "ocid", "ncid", "sr_share", "smid", "soc_src",
-        "soc_trk", "at_medium", "at_campaign", "xtor", "spm", "share", "rss", "from", "cmp",
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "igshid",
+        "mc_cid",
+        "mc_eid",
+        "_ga",
+        "_gl",
+        "ref_src",
+        "ref_url",
+        "cmpid",
+        "ocid",
+        "ncid",
+        "sr_share",
+        "smid",
+        "soc_src",
+        "soc_trk",
+        "at_medium",
+        "at_campaign",
+        "xtor",
+        "spm",
+        "share",
+        "rss",
+        "from",
+        "cmp",
     }
 )
 TRACKING_PREFIXES = ("utm_", "wt_", "pk_", "mtm_", "hsa_", "oly_", "__s", "vero_")
@@ -73,13 +99,19 @@ def canonical_url(url: str) -> str:
             host = host[len(prefix) :]
             break
     port = parts.port
-    netloc = host if port is None or (scheme, port) in (("http", 80), ("https", 443)) else f"{host}:{port}"
+    netloc = (
+        host
+        if port is None or (scheme, port) in (("http", 80), ("https", 443))
+        else f"{host}:{port}"
+    )
     path = AMP_SUFFIX.sub("", AMP_INFIX.sub("", parts.path)) or "/"
     query = [
         (name, value)
         for name, value in parse_qsl(parts.query, keep_blank_values=True)
         if not _is_tracking(name)
-        and not (name.lower() in ("amp", "outputtype") and value.lower() in ("", "1", "amp", "true"))
+        and not (
+            name.lower() in ("amp", "outputtype") and value.lower() in ("", "1", "amp", "true")
+        )
     ]
     return urlunsplit((scheme, netloc, path, urlencode(sorted(query)), ""))
 

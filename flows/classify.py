@@ -33,12 +33,18 @@ def read_requests(source: TextIO) -> list[dict[str, Any]]:
                 problems.append(f'line {number}: "{key}" must be a string')
         requests.append(item)
     if problems:
-        shown = "\n".join(problems[:20]) + (f"\n... and {len(problems) - 20} more" if len(problems) > 20 else "")
-        raise ClassifyInputError(f"{len(problems)} bad input line(s); nothing was classified:\n{shown}")
+        shown = "\n".join(problems[:20]) + (
+            f"\n... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        )
+        raise ClassifyInputError(
+            f"{len(problems)} bad input line(s); nothing was classified:\n{shown}"
+        )
     return requests
 
 
-def classify_lines(model: Any, requests: Iterable[dict[str, Any]], explain: bool = False) -> Iterator[str]:
+def classify_lines(
+    model: Any, requests: Iterable[dict[str, Any]], explain: bool = False
+) -> Iterator[str]:
     batch: list[dict[str, Any]] = []
     for request in requests:
         batch.append(request)
@@ -50,7 +56,9 @@ def classify_lines(model: Any, requests: Iterable[dict[str, Any]], explain: bool
 
 
 def _classify_batch(model: Any, batch: list[dict[str, Any]], explain: bool) -> Iterator[str]:
-    docs = [{"text": r["text"], "title": r.get("title") or "", "lang": r.get("lang")} for r in batch]
+    docs = [
+        {"text": r["text"], "title": r.get("title") or "", "lang": r.get("lang")} for r in batch
+    ]
     for request, result in zip(batch, model.classify(docs, explain=explain), strict=True):
         output = {"id": request.get("id"), **{key: result[key] for key in OUTPUT_KEYS}}
         if explain:

@@ -84,8 +84,13 @@ pass_context = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "-c", type=click.Path(dir_okay=False), envvar="ATLASWATCH_CONFIG",
-              help="TOML configuration file (default: $ATLASWATCH_CONFIG, else the built-in defaults).")
+@click.option(
+    "--config",
+    "-c",
+    type=click.Path(dir_okay=False),
+    envvar="ATLASWATCH_CONFIG",
+    help="TOML configuration file (default: $ATLASWATCH_CONFIG, else the built-in defaults).",
+)
 @click.version_option(package_name="atlaswatch")
 @click.pass_context
 def main(ctx: click.Context, config: str | None) -> None:
@@ -111,7 +116,9 @@ def run(ctx: Context) -> None:
 
 @main.command()
 @click.option("--feed", "feeds", multiple=True, help="Poll only this feed URL (repeatable).")
-@click.option("--all", "force", is_flag=True, help="Poll every active feed now, even those backing off.")
+@click.option(
+    "--all", "force", is_flag=True, help="Poll every active feed now, even those backing off."
+)
 @pass_context
 @friendly_errors
 def poll(ctx: Context, feeds: tuple[str, ...], force: bool) -> None:
@@ -123,7 +130,9 @@ def poll(ctx: Context, feeds: tuple[str, ...], force: bool) -> None:
 
 
 @main.command()
-@click.option("--dry-run", is_flag=True, help="Render the digest and show it; send and mark nothing.")
+@click.option(
+    "--dry-run", is_flag=True, help="Render the digest and show it; send and mark nothing."
+)
 @pass_context
 @friendly_errors
 def digest(ctx: Context, dry_run: bool) -> None:
@@ -135,8 +144,13 @@ def digest(ctx: Context, dry_run: bool) -> None:
 
 
 @main.command()
-@click.option("--workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/demo"),
-              show_default=True, help="Where the demo keeps its database, outbox and Prefect runs.")
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("data/demo"),
+    show_default=True,
+    help="Where the demo keeps its database, outbox and Prefect runs.",
+)
 @friendly_errors
 def demo(workdir: Path) -> None:
     """Run the whole pipeline offline on bundled sample feeds served from 127.0.0.1."""
@@ -155,19 +169,32 @@ def serve(ctx: Context) -> None:
 
     s = ctx.settings.schedule
     if not os.environ.get("PREFECT_API_URL"):
-        click.echo("Note: no PREFECT_API_URL, so a temporary Prefect server lives as long as this command. "
-                   "For a lasting setup run `atlaswatch ui` in another terminal and start this with "
-                   "PREFECT_API_URL=http://127.0.0.1:4200/api.", err=True)
-    click.echo(f"Serving: poll every {s.poll_every_minutes} min, digest at '{s.digest_cron}' ({s.timezone}). "
-               "Ctrl-C stops.")
+        click.echo(
+            "Note: no PREFECT_API_URL, so a temporary Prefect server lives as long as this command. "
+            "For a lasting setup run `atlaswatch ui` in another terminal and start this with "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api.",
+            err=True,
+        )
+    click.echo(
+        f"Serving: poll every {s.poll_every_minutes} min, digest at '{s.digest_cron}' ({s.timezone}). "
+        "Ctrl-C stops."
+    )
     serve_schedules(ctx.config)
 
 
 @main.command()
 @click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
-@click.option("--explain", is_flag=True, help="Add the supporting sentence and weightiest features of each tag.")
-@click.option("--model", "model_path", type=click.Path(dir_okay=False, exists=True),
-              help="Model file to use instead of the current one.")
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="Add the supporting sentence and weightiest features of each tag.",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Model file to use instead of the current one.",
+)
 @pass_context
 @friendly_errors
 def classify(ctx: Context, source: Any, explain: bool, model_path: str | None) -> None:
@@ -206,16 +233,30 @@ def retrain(ctx: Context, force: bool) -> None:
         from flows.pipeline import retrain_classifier
 
         result = retrain_classifier(ctx.config, force)
-    verdict = "promoted: classify, poll and digest now use it" if result["promoted"] else "kept aside"
-    click.echo(f"Model {result['version']} ({result['labels']} labels of yours) {verdict}.\n"
-               f"{result['reason']}.\nFile: {result['path']}")
+    verdict = (
+        "promoted: classify, poll and digest now use it" if result["promoted"] else "kept aside"
+    )
+    click.echo(
+        f"Model {result['version']} ({result['labels']} labels of yours) {verdict}.\n"
+        f"{result['reason']}.\nFile: {result['path']}"
+    )
 
 
 @main.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("data/evaluation"),
-              show_default=True, help="Folder for evaluation.json and evaluation.md.")
-@click.option("--model", "model_path", type=click.Path(dir_okay=False, exists=True),
-              help="Model file to evaluate instead of the current one.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("data/evaluation"),
+    show_default=True,
+    help="Folder for evaluation.json and evaluation.md.",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Model file to evaluate instead of the current one.",
+)
 @pass_context
 @friendly_errors
 def evaluate(ctx: Context, out_dir: Path, model_path: str | None) -> None:
@@ -292,12 +333,24 @@ def feeds_export(ctx: Context, path: Path | None) -> None:
 
 @main.command()
 @click.argument("article_id")
-@click.option("--relevant/--not-relevant", required=True, help="Is the article about Morocco's cooperation?")
-@click.option("--partner", "partners", multiple=True, help="Partner code (US, FR, NATO, ...); repeatable.")
-@click.option("--topic", "topics", multiple=True, help="Topic (exercise, procurement, ...); repeatable.")
+@click.option(
+    "--relevant/--not-relevant", required=True, help="Is the article about Morocco's cooperation?"
+)
+@click.option(
+    "--partner", "partners", multiple=True, help="Partner code (US, FR, NATO, ...); repeatable."
+)
+@click.option(
+    "--topic", "topics", multiple=True, help="Topic (exercise, procurement, ...); repeatable."
+)
 @pass_context
 @friendly_errors
-def label(ctx: Context, article_id: str, relevant: bool, partners: tuple[str, ...], topics: tuple[str, ...]) -> None:
+def label(
+    ctx: Context,
+    article_id: str,
+    relevant: bool,
+    partners: tuple[str, ...],
+    topics: tuple[str, ...],
+) -> None:
     """Correct the tags of a stored article; `atlaswatch retrain` learns from your labels."""
     from flows.labelling import LabelError, label_article
 
@@ -305,7 +358,9 @@ def label(ctx: Context, article_id: str, relevant: bool, partners: tuple[str, ..
         count = label_article(ctx.db(), article_id, relevant, partners, topics, datetime.now(UTC))
     except LabelError as error:
         raise click.ClickException(str(error)) from error
-    click.echo(f"Labelled {article_id}. You have {count} label(s); run `atlaswatch retrain` to learn from them.")
+    click.echo(
+        f"Labelled {article_id}. You have {count} label(s); run `atlaswatch retrain` to learn from them."
+    )
 
 
 @main.command()
@@ -319,32 +374,53 @@ def status(ctx: Context) -> None:
 
 
 @main.command()
-@click.option("--port", default=4200, show_default=True, help="Port of the Prefect UI on 127.0.0.1.")
+@click.option(
+    "--port", default=4200, show_default=True, help="Port of the Prefect UI on 127.0.0.1."
+)
 @pass_context
 @friendly_errors
 def ui(ctx: Context, port: int) -> None:
     """Start the Prefect server and UI over atlaswatch's run history (Ctrl-C stops)."""
     ctx.prefect()
     click.echo(f"Prefect UI on http://127.0.0.1:{port} (PREFECT_HOME={os.environ['PREFECT_HOME']})")
-    command = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "prefect",
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     raise SystemExit(subprocess.call(command))
 
 
 def _print_poll(summary: dict) -> None:
-    click.echo(f"Poll: {summary['feeds']} feed(s), {summary['stored']} new article(s), "
-               f"{summary['relevant']} relevant, {summary['failed']} feed(s) failed.")
+    click.echo(
+        f"Poll: {summary['feeds']} feed(s), {summary['stored']} new article(s), "
+        f"{summary['relevant']} relevant, {summary['failed']} feed(s) failed."
+    )
     if summary.get("model_problem"):
-        click.echo(f"Classifier unavailable, articles stored unclassified: {summary['model_problem']}", err=True)
+        click.echo(
+            f"Classifier unavailable, articles stored unclassified: {summary['model_problem']}",
+            err=True,
+        )
 
 
 def _print_digest(outcome: dict, dry_run: bool = False) -> None:
     if not outcome["stories"]:
         click.echo("Digest: nothing new to send.")
     elif dry_run:
-        click.echo(f"Digest (dry run): {outcome['stories']} stor(ies) would be sent: {outcome['subject']}")
+        click.echo(
+            f"Digest (dry run): {outcome['stories']} stor(ies) would be sent: {outcome['subject']}"
+        )
     else:
         where = outcome.get("path") or "SMTP"
-        click.echo(f"Digest: {outcome['stories']} stor(ies) sent via {outcome['transport']} ({where}).")
+        click.echo(
+            f"Digest: {outcome['stories']} stor(ies) sent via {outcome['transport']} ({where})."
+        )
         if outcome.get("refused"):
             click.echo(f"Refused recipients: {json.dumps(outcome['refused'])}", err=True)
 

@@ -80,8 +80,12 @@ _CRC_SEED = 0x5BD1E995
 
 def _seeded(name: str, count: int) -> np.ndarray:
     return np.array(
-        [int.from_bytes(hashlib.blake2b(f"atlaswatch-{name}-{i}".encode(), digest_size=8).digest(), "big")
-         for i in range(count)],
+        [
+            int.from_bytes(
+                hashlib.blake2b(f"atlaswatch-{name}-{i}".encode(), digest_size=8).digest(), "big"
+            )
+            for i in range(count)
+        ],
         dtype=np.uint64,
     )
 
@@ -244,7 +248,9 @@ class _StoredIndex:
             if raw is not None:
                 raws.append(raw)
                 self.clusters.append(str(article.get("cluster_id") or article["id"]))
-        self.signatures = np.frombuffer(b"".join(raws), dtype=">u2").astype(np.uint16).reshape(-1, NUM_HASHES)
+        self.signatures = (
+            np.frombuffer(b"".join(raws), dtype=">u2").astype(np.uint16).reshape(-1, NUM_HASHES)
+        )
         keys = _band_keys(self.signatures).ravel()
         order = np.argsort(keys, kind="stable")
         self.keys, self.owners = keys[order], order // BANDS
@@ -297,7 +303,9 @@ class StoryIndex:
     loads the stored ones once and remembers each batch once it is stored, rather than
     reading the whole recent window again for every feed."""
 
-    def __init__(self, recent: Sequence[Mapping[str, Any]], threshold: float = SIMILARITY_THRESHOLD):
+    def __init__(
+        self, recent: Sequence[Mapping[str, Any]], threshold: float = SIMILARITY_THRESHOLD
+    ):
         self.needed = threshold * NUM_HASHES
         self._stored = _StoredIndex(recent)
         self._signatures: list[np.ndarray] = []
@@ -324,7 +332,9 @@ class StoryIndex:
                 assigned[identifier] = identifier
                 continue
             keys = _band_keys(sig[None, :])[0]
-            score, cluster = max(self._best(sig, keys), batch._best(sig, keys), key=lambda found: found[0])
+            score, cluster = max(
+                self._best(sig, keys), batch._best(sig, keys), key=lambda found: found[0]
+            )
             cluster = cluster if score >= self.needed else identifier
             assigned[identifier] = cluster
             batch._add(sig, keys, cluster)
@@ -335,7 +345,11 @@ class StoryIndex:
         for article in articles:
             sig = signature(article.get("fingerprint"))
             if sig is not None:
-                self._add(sig, _band_keys(sig[None, :])[0], str(article.get("cluster_id") or article["id"]))
+                self._add(
+                    sig,
+                    _band_keys(sig[None, :])[0],
+                    str(article.get("cluster_id") or article["id"]),
+                )
 
     def _add(self, sig: np.ndarray, keys: np.ndarray, cluster: str) -> None:
         index = len(self._clusters)
@@ -347,9 +361,13 @@ class StoryIndex:
     def _best(self, sig: np.ndarray, keys: np.ndarray) -> tuple[int, str]:
         """(equal minima, cluster) of the best candidate, stored or remembered; (0, "") for none."""
         score, cluster = self._stored.best(sig, keys)
-        candidates = sorted({index for key in keys.tolist() for index in self._buckets.get(key, ())})
+        candidates = sorted(
+            {index for key in keys.tolist() for index in self._buckets.get(key, ())}
+        )
         if candidates:
-            scores = np.count_nonzero(np.array([self._signatures[i] for i in candidates]) == sig, axis=1)
+            scores = np.count_nonzero(
+                np.array([self._signatures[i] for i in candidates]) == sig, axis=1
+            )
             top = int(np.argmax(scores))
             if scores[top] > score:
                 score, cluster = int(scores[top]), self._clusters[candidates[top]]

@@ -21,7 +21,9 @@ CLOSED_FEED = "/feeds/closed-outlet.xml"
 
 
 def load_sample_articles() -> list[dict[str, Any]]:
-    return json.loads(resources.files("flows").joinpath("demo_site/articles.json").read_text("utf-8"))
+    return json.loads(
+        resources.files("flows").joinpath("demo_site/articles.json").read_text("utf-8")
+    )
 
 
 def page_path(article: dict[str, Any]) -> str:
@@ -140,7 +142,9 @@ def render_atom(articles: list[dict[str, Any]], base: str, title: str) -> bytes:
 """.encode()
 
 
-def build_site(articles: list[dict[str, Any]], base: str) -> tuple[dict[str, Resource], list[tuple[str, str]]]:
+def build_site(
+    articles: list[dict[str, Any]], base: str
+) -> tuple[dict[str, Resource], list[tuple[str, str]]]:
     """Routes of the sample site and its feeds as (path, name)."""
     routes: dict[str, Resource] = {}
     by_feed: dict[str, list[dict[str, Any]]] = {}
@@ -153,15 +157,20 @@ def build_site(articles: list[dict[str, Any]], base: str) -> tuple[dict[str, Res
         path = f"/feeds/{feed_id}.xml"
         title = f"{items[0]['outlet']}"
         if items[0]["lang"] in ATOM_LANGS:
-            routes[path] = Resource(render_atom(items, base, title), "application/atom+xml; charset=utf-8")
+            routes[path] = Resource(
+                render_atom(items, base, title), "application/atom+xml; charset=utf-8"
+            )
         else:
-            routes[path] = Resource(render_rss(items, base, title), "application/rss+xml; charset=utf-8")
+            routes[path] = Resource(
+                render_rss(items, base, title), "application/rss+xml; charset=utf-8"
+            )
         feeds.append((path, title))
     # A wire-style feed relaying an article another outlet already published, with tracking
     # parameters on the link: the story must be stored once.
     relayed = [dict(articles[0], feed_suffix="?utm_source=rss&utm_medium=feed")]
-    routes["/feeds/wire-relay.xml"] = Resource(render_rss(relayed, base, "Regional Wire Relay"),
-                                               "application/rss+xml; charset=utf-8")
+    routes["/feeds/wire-relay.xml"] = Resource(
+        render_rss(relayed, base, "Regional Wire Relay"), "application/rss+xml; charset=utf-8"
+    )
     feeds.append(("/feeds/wire-relay.xml", "Regional Wire Relay"))
     feeds.append((CLOSED_FEED, "Closed Outlet (gone)"))
     return routes, feeds
@@ -187,7 +196,9 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict[str, An
         routes, feeds = build_site(articles, server.url)
         server.routes.update(routes)
         config = write_loopback_config(
-            workdir, server.url, feeds,
+            workdir,
+            server.url,
+            feeds,
             comment="# Written by `atlaswatch demo`: sample feeds on a local server that lives only during the demo.",
         )
         settings = load_settings(config)
@@ -203,8 +214,10 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict[str, An
             poll = poll_feeds(str(config))
             digest = send_digest(str(config))
     _print_story(settings, poll, digest, echo)
-    echo(f"\nDone in {time.monotonic() - started:.0f} s. See the runs and their summaries in the Prefect UI:\n"
-         f"  make ui      (PREFECT_HOME={home}; then open http://127.0.0.1:4200)")
+    echo(
+        f"\nDone in {time.monotonic() - started:.0f} s. See the runs and their summaries in the Prefect UI:\n"
+        f"  make ui      (PREFECT_HOME={home}; then open http://127.0.0.1:4200)"
+    )
     return {"poll": poll, "digest": digest, "config": str(config)}
 
 
@@ -213,17 +226,23 @@ def _print_story(settings: Any, poll: dict, digest: dict, echo: Callable[[str], 
     from storage.articles import article_overview
 
     db = open_database(settings.storage.path)
-    echo(f"\nStored {poll['stored']} article(s) from {poll['feeds']} feed(s); {poll['failed']} feed(s) failed.")
+    echo(
+        f"\nStored {poll['stored']} article(s) from {poll['feeds']} feed(s); {poll['failed']} feed(s) failed."
+    )
     rows = article_overview(db)
     for row in rows:
         tag = "RELEVANT" if row["relevant"] else "-"
         extra = f" partners={row['partners']} topics={row['topics']}" if row["relevant"] else ""
-        echo(f"  [{row['lang'] or '??'}] {tag:<8} {row['score'] or 0:.2f} {row['title'][:70]}{extra}")
+        echo(
+            f"  [{row['lang'] or '??'}] {tag:<8} {row['score'] or 0:.2f} {row['title'][:70]}{extra}"
+        )
     for url, info in poll["per_feed"].items():
         if info["outcome"] == "failed":
             echo(f"  feed failed as expected: {url}: {info['error']}")
     if digest.get("path"):
-        echo(f"\nDigest: {digest['stories']} stor(ies) written to {digest['path']} "
-             f"(and {Path(digest['path']).with_suffix('.html').name} beside it to open in a browser)")
+        echo(
+            f"\nDigest: {digest['stories']} stor(ies) written to {digest['path']} "
+            f"(and {Path(digest['path']).with_suffix('.html').name} beside it to open in a browser)"
+        )
     else:
         echo("\nDigest: nothing to send.")

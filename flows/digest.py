@@ -48,7 +48,9 @@ def partner_names() -> dict[str, str]:
     names = {}
     for code, entry in gazetteer.items():
         english = (entry.get("en") or {}).get("name") or [code]
-        names[code] = code if code in ("NATO", "EU", "UN", "AU") and len(english[0]) > 40 else english[0]
+        names[code] = (
+            code if code in ("NATO", "EU", "UN", "AU") and len(english[0]) > 40 else english[0]
+        )
     return names
 
 
@@ -77,21 +79,31 @@ def add_evidence(
         return 0
     try:
         model = load_current_model(settings, db)
-        results = model.classify([{"title": i["title"] or "", "text": i["text"] or ""} for i in missing],
-                                 explain=True)
+        results = model.classify(
+            [{"title": i["title"] or "", "text": i["text"] or ""} for i in missing], explain=True
+        )
     except Exception as error:  # evidence is a courtesy: the digest goes out without it
         log(f"the digest goes out without supporting sentences: {error}")
         return 0
     with transaction(db):
         for item, result in zip(missing, results, strict=True):
-            tags = {"relevant", *(f"partner:{p}" for p in item["partners"]), *(f"topic:{t}" for t in item["topics"])}
-            item["evidence"] = {key: value for key, value in result["evidence"].items() if key in tags}
+            tags = {
+                "relevant",
+                *(f"partner:{p}" for p in item["partners"]),
+                *(f"topic:{t}" for t in item["topics"]),
+            }
+            item["evidence"] = {
+                key: value for key, value in result["evidence"].items() if key in tags
+            }
             set_evidence(db, item["id"], item["evidence"])
     return len(missing)
 
 
 def prepare_digest(
-    db: sqlite_utils.Database, settings: Settings, now: datetime, log: Callable[[str], None] = lambda _: None
+    db: sqlite_utils.Database,
+    settings: Settings,
+    now: datetime,
+    log: Callable[[str], None] = lambda _: None,
 ) -> PreparedDigest | None:
     """The next digest from every relevant article not yet accepted by a mail server; None when empty."""
     items = pending_digest_items(db)
@@ -100,7 +112,10 @@ def prepare_digest(
     add_evidence(db, settings, items, log)
     groups = build_groups(items, partner_names())
     subject, text, html = render_digest(
-        groups, generated_at=now, attention=attention_rows(db), subject_prefix=settings.email.subject_prefix
+        groups,
+        generated_at=now,
+        attention=attention_rows(db),
+        subject_prefix=settings.email.subject_prefix,
     )
     recipients = settings.email.recipients or ("analyst@localhost",)
     message = build_message(subject, text, html, settings.email.sender, recipients, now)
@@ -113,23 +128,39 @@ def deliver_digest(
 ) -> tuple[int, Delivery]:
     """Record, send, then mark sent. A failure leaves every item pending and raises DeliveryError."""
     recipients = [address.strip() for address in prepared.message["To"].split(",")]
-    digest_id = digest_store.create_digest(db, prepared.item_ids, prepared.subject, recipients, iso(now))
+    digest_id = digest_store.create_digest(
+        db, prepared.item_ids, prepared.subject, recipients, iso(now)
+    )
     email = settings.email
     try:
         if email.smtp_host:
-            config = SmtpConfig(email.smtp_host, email.smtp_port, email.starttls, email.ssl,
-                                email.username, email.password, email.timeout)
+            config = SmtpConfig(
+                email.smtp_host,
+                email.smtp_port,
+                email.starttls,
+                email.ssl,
+                email.username,
+                email.password,
+                email.timeout,
+            )
             delivery = send_smtp(prepared.message, config)
         else:
             try:
                 delivery = write_outbox(prepared.message, prepared.html, email.outbox)
             except OSError as error:
-                raise DeliveryError(f"cannot write to the outbox {email.outbox}: {error}", retry=True) from error
+                raise DeliveryError(
+                    f"cannot write to the outbox {email.outbox}: {error}", retry=True
+                ) from error
     except DeliveryError as error:
         digest_store.mark_failed(db, digest_id, str(error))
         raise
     digest_store.mark_sent(
-        db, digest_id, at=iso(now), transport=delivery.transport, message_id=delivery.message_id,
-        path=delivery.path, refused=delivery.refused,
+        db,
+        digest_id,
+        at=iso(now),
+        transport=delivery.transport,
+        message_id=delivery.message_id,
+        path=delivery.path,
+        refused=delivery.refused,
     )
     return digest_id, delivery

@@ -11,7 +11,9 @@ import trafilatura
 from flows.dedupe import fingerprint
 
 HTML_TYPES = ("text/html", "application/xhtml+xml", "text/plain", "")
-META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.IGNORECASE)
+META_CHARSET = re.compile(
+    rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.IGNORECASE
+)
 HEADER_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", re.IGNORECASE)
 MIN_TEXT_CHARS = 200
 
@@ -44,7 +46,10 @@ def decode_html(content: bytes, content_type: str = "") -> str:
     """The HTTP header's charset, then the page's <meta>, then UTF-8, then windows-1252 ("naïve" survives)."""
     header = HEADER_CHARSET.search(content_type or "")
     meta = META_CHARSET.search(content[:4096])
-    declared = [header.group(1) if header else None, meta.group(1).decode("ascii", "ignore") if meta else None]
+    declared = [
+        header.group(1) if header else None,
+        meta.group(1).decode("ascii", "ignore") if meta else None,
+    ]
     codecs_declared = [codec for codec in map(_known_codec, declared) if codec]
     for codec in codecs_declared:
         try:
@@ -75,7 +80,9 @@ def _decode_if_slightly_damaged(content: bytes, codec: str) -> str | None:
     return text if damaged * 20 <= non_ascii else None
 
 
-def extract_page(content: bytes, content_type: str, url: str, title: str = "", metadata: bool = True) -> dict:
+def extract_page(
+    content: bytes, content_type: str, url: str, title: str = "", metadata: bool = True
+) -> dict:
     """Runs in a worker process: returns a plain dict, never a library object. The story
     fingerprint of `title` (else the page's own) and the text is computed here too, off the
     poll's main process. Without `metadata` (the feed gave title and date) the page's title,
@@ -108,5 +115,9 @@ def choose_text(extracted: dict | None, summary: str, note: str = "") -> Extract
             date=extracted.get("date", ""),
             fingerprint=extracted.get("fingerprint"),
         )
-    reason = note or ("the extractor found no article text" if not text else "the extracted text was shorter than the feed summary")
+    reason = note or (
+        "the extractor found no article text"
+        if not text
+        else "the extracted text was shorter than the feed summary"
+    )
     return Extraction(status="fallback", text=summary, note=f"{reason}; kept the feed summary")

@@ -49,10 +49,14 @@ def feed_table(db: sqlite_utils.Database) -> str:
     for feed in rows:
         lines.append(f"{_state(feed):<12} {feed['name'] or feed['url']}")
         lines.append(f"             {feed['url']}")
-        lines.append(f"             last success: {feed['last_success_at'] or 'never'}; next poll: "
-                     f"{feed['next_poll_at'] or 'now'}; articles stored: {feed['articles_stored']}")
+        lines.append(
+            f"             last success: {feed['last_success_at'] or 'never'}; next poll: "
+            f"{feed['next_poll_at'] or 'now'}; articles stored: {feed['articles_stored']}"
+        )
         if feed["last_error"]:
-            lines.append(f"             last error ({feed['last_error_kind']}): {feed['last_error']}")
+            lines.append(
+                f"             last error ({feed['last_error_kind']}): {feed['last_error']}"
+            )
         if feed["note"]:
             lines.append(f"             note: {feed['note']}")
     return "\n".join(lines)

@@ -20,14 +20,23 @@ import httpx
 
 from flows.guard import AddressPolicy, BlockedURL, check_address, check_target, resolve
 
-FEED_ACCEPT = "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 
 
 class FetchError(Exception):
     """A fetch that failed, with the kind recorded in the feed's health."""
 
-    def __init__(self, kind: str, message: str, *, status: int | None = None, retry_after: float | None = None):
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ):
         super().__init__(message)
         self.kind = kind
         self.message = message
@@ -37,13 +46,17 @@ class FetchError(Exception):
     @property
     def transient(self) -> bool:
         """Worth retrying at once: timeouts, dropped connections, 5xx without a Retry-After."""
-        return self.kind in {"timeout", "connect"} or (self.kind == "http_server" and self.retry_after is None)
+        return self.kind in {"timeout", "connect"} or (
+            self.kind == "http_server" and self.retry_after is None
+        )
 
     def __reduce__(self):  # survives the trip back from a worker process or a Prefect task
         return (_rebuild_fetch_error, (self.kind, self.message, self.status, self.retry_after))
 
 
-def _rebuild_fetch_error(kind: str, message: str, status: int | None, retry_after: float | None) -> FetchError:
+def _rebuild_fetch_error(
+    kind: str, message: str, status: int | None, retry_after: float | None
+) -> FetchError:
     return FetchError(kind, message, status=status, retry_after=retry_after)
 
 
@@ -83,7 +96,11 @@ class GuardedNetwork(httpcore.SyncBackend):
         self.policy = policy
 
     def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
         try:
@@ -95,16 +112,22 @@ class GuardedNetwork(httpcore.SyncBackend):
         failure: httpcore.ConnectError | None = None
         for address in addresses:
             try:
-                return super().connect_tcp(str(address), port, timeout, local_address, socket_options)
+                return super().connect_tcp(
+                    str(address), port, timeout, local_address, socket_options
+                )
             except httpcore.ConnectError as error:
                 failure = error
         raise failure or httpcore.ConnectError(f"{host} resolved to no address")
 
 
-def guarded_transport(policy: AddressPolicy, verify: ssl.SSLContext | bool = True) -> httpx.HTTPTransport:
+def guarded_transport(
+    policy: AddressPolicy, verify: ssl.SSLContext | bool = True
+) -> httpx.HTTPTransport:
     """httpx's transport with every connection made through GuardedNetwork."""
     transport = httpx.HTTPTransport(
-        verify=verify, limits=httpx.Limits(max_connections=32, max_keepalive_connections=16), trust_env=False
+        verify=verify,
+        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+        trust_env=False,
     )
     # httpx takes no network backend; its httpcore pool does, and reads it when it opens a connection.
     transport._pool._network_backend = GuardedNetwork(policy)
@@ -114,7 +137,9 @@ def guarded_transport(policy: AddressPolicy, verify: ssl.SSLContext | bool = Tru
 def make_client(user_agent: str, connect_timeout: float, policy: AddressPolicy) -> httpx.Client:
     """One client per run; redirects are followed by hand so that every hop is checked, and every
     connection goes to an address the policy allows."""
-    timeout = httpx.Timeout(connect=connect_timeout, read=connect_timeout, write=connect_timeout, pool=60.0)
+    timeout = httpx.Timeout(
+        connect=connect_timeout, read=connect_timeout, write=connect_timeout, pool=60.0
+    )
     return httpx.Client(
         follow_redirects=False,
         timeout=timeout,
@@ -161,10 +186,15 @@ def fetch(
             if response.status_code != 304:
                 result.content = _read_capped(response, limits, started, current)
                 if not result.content.strip():
-                    raise FetchError("empty", f"{current} answered {response.status_code} with an empty body",
-                                     status=response.status_code)
+                    raise FetchError(
+                        "empty",
+                        f"{current} answered {response.status_code} with an empty body",
+                        status=response.status_code,
+                    )
             return result
-    raise FetchError("redirects", f"{url} redirected more than {limits.max_redirects} times; last hop {current}")
+    raise FetchError(
+        "redirects", f"{url} redirected more than {limits.max_redirects} times; last hop {current}"
+    )
 
 
 def _guard(url: str, policy: AddressPolicy) -> None:
@@ -182,7 +212,9 @@ def _request(
 ) -> Iterator[httpx.Response]:
     remaining = limits.deadline - (time.monotonic() - started)
     if remaining <= 0:
-        raise FetchError("timeout", f"{url}: gave up after {limits.deadline:.0f} s (whole-request deadline)")
+        raise FetchError(
+            "timeout", f"{url}: gave up after {limits.deadline:.0f} s (whole-request deadline)"
+        )
     timeout = httpx.Timeout(
         connect=min(limits.connect_timeout, remaining),
         read=min(limits.connect_timeout, remaining),
@@ -201,7 +233,9 @@ def _request(
         kind = "tls" if "SSL" in text or "CERTIFICATE" in text.upper() else "connect"
         raise FetchError(kind, f"{url}: cannot connect: {text or type(error).__name__}") from error
     except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as error:
-        raise FetchError("connect", f"{url}: the connection broke: {error or type(error).__name__}") from error
+        raise FetchError(
+            "connect", f"{url}: the connection broke: {error or type(error).__name__}"
+        ) from error
     except httpx.HTTPError as error:
         raise FetchError("connect", f"{url}: {type(error).__name__}: {error}") from error
 
@@ -212,13 +246,21 @@ def _raise_for_status(response: httpx.Response, url: str) -> None:
         return
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     if status == 410:
-        raise FetchError("gone", f"{url} answered 410 Gone: the publisher removed it", status=status)
+        raise FetchError(
+            "gone", f"{url} answered 410 Gone: the publisher removed it", status=status
+        )
     if status == 429 or (status == 503 and retry_after is not None):
         wait = f"; retry after {retry_after:.0f} s" if retry_after is not None else ""
-        raise FetchError("rate_limited", f"{url} answered {status}{wait}", status=status, retry_after=retry_after)
+        raise FetchError(
+            "rate_limited", f"{url} answered {status}{wait}", status=status, retry_after=retry_after
+        )
     if status >= 500:
         raise FetchError("http_server", f"{url} answered {status} (server error)", status=status)
-    hint = {401: "it needs credentials", 403: "access is refused", 404: "the address is wrong or moved"}
+    hint = {
+        401: "it needs credentials",
+        403: "access is refused",
+        404: "the address is wrong or moved",
+    }
     detail = f": {hint[status]}" if status in hint else ""
     raise FetchError("http", f"{url} answered {status}{detail}", status=status)
 
@@ -242,16 +284,27 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
 def _read_capped(response: httpx.Response, limits: FetchLimits, started: float, url: str) -> bytes:
     """The body, decompressed by hand with a bound so that a compression bomb stops at the cap."""
     declared = response.headers.get("content-length", "")
-    if declared.isdigit() and not response.headers.get("content-encoding") and int(declared) > limits.max_bytes:
-        raise FetchError("too_large", f"{url} declares {int(declared):,} bytes, over the {limits.max_bytes:,} limit")
+    if (
+        declared.isdigit()
+        and not response.headers.get("content-encoding")
+        and int(declared) > limits.max_bytes
+    ):
+        raise FetchError(
+            "too_large",
+            f"{url} declares {int(declared):,} bytes, over the {limits.max_bytes:,} limit",
+        )
     decoder = _decoder(response.headers.get("content-encoding", ""), url)
     body = bytearray()
     for raw in response.iter_raw():
         if time.monotonic() - started > limits.deadline:
-            raise FetchError("timeout", f"{url}: body still arriving after {limits.deadline:.0f} s; gave up")
+            raise FetchError(
+                "timeout", f"{url}: body still arriving after {limits.deadline:.0f} s; gave up"
+            )
         body += decoder.feed(raw, limits.max_bytes + 1 - len(body))
         if len(body) > limits.max_bytes:
-            raise FetchError("too_large", f"{url} is larger than the {limits.max_bytes:,}-byte limit")
+            raise FetchError(
+                "too_large", f"{url} is larger than the {limits.max_bytes:,}-byte limit"
+            )
     body += decoder.flush(limits.max_bytes + 1 - len(body))
     if len(body) > limits.max_bytes:
         raise FetchError("too_large", f"{url} is larger than the {limits.max_bytes:,}-byte limit")
@@ -276,7 +329,8 @@ class _Inflate:
     def __init__(self, wbits: int, url: str, raw_fallback: bool = False):
         self._zlib = zlib.decompressobj(wbits)
         self._url = url
-        self._head: bytes | None = b"" if raw_fallback else None  # input kept until the first output
+        # Input kept until the first output.
+        self._head: bytes | None = b"" if raw_fallback else None
 
     def feed(self, data: bytes, room: int) -> bytes:
         try:

@@ -50,7 +50,10 @@ def forbidden_reason(address: IPAddress) -> str | None:
     checks = (
         (address.is_loopback, "a loopback address"),
         (address.is_link_local, "a link-local or cloud metadata address"),
-        (isinstance(address, ipaddress.IPv4Address) and address in CGNAT, "a carrier-grade NAT address"),
+        (
+            isinstance(address, ipaddress.IPv4Address) and address in CGNAT,
+            "a carrier-grade NAT address",
+        ),
         (address.is_private, "a private-network address"),
         (address.is_multicast, "a multicast address"),
         (address.is_unspecified, "an unspecified address"),
@@ -80,7 +83,9 @@ def check_url(url: str) -> tuple[str, str, int]:
         raise BlockedURL(f"{url!r} is not a valid URL: {error}") from error
     scheme = parts.scheme.lower()
     if scheme not in ALLOWED_SCHEMES:
-        raise BlockedURL(f"{url!r}: only http and https URLs are fetched, not {scheme or 'a relative URL'}")
+        raise BlockedURL(
+            f"{url!r}: only http and https URLs are fetched, not {scheme or 'a relative URL'}"
+        )
     if not parts.hostname:
         raise BlockedURL(f"{url!r} has no host name")
     return scheme, parts.hostname, port or (443 if scheme == "https" else 80)

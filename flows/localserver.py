@@ -49,9 +49,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
             route(self)
 
     def _send(self, resource: Resource) -> None:
-        if resource.conditional and resource.status == 200 and (
-            self.headers.get("If-None-Match") == resource.etag
-            or (self.headers.get("If-Modified-Since") == resource.last_modified and not self.headers.get("If-None-Match"))
+        if (
+            resource.conditional
+            and resource.status == 200
+            and (
+                self.headers.get("If-None-Match") == resource.etag
+                or (
+                    self.headers.get("If-Modified-Since") == resource.last_modified
+                    and not self.headers.get("If-None-Match")
+                )
+            )
         ):
             self.send_response(304)
             self.send_header("ETag", resource.etag)
@@ -96,7 +103,9 @@ class LocalServer:
     def __init__(self, routes: Mapping[str, Route] | None = None):
         self._server = _Server(routes or {})
         # A short poll interval: shutdown waits for one, and tests start hundreds of servers.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -121,12 +130,20 @@ class LocalServer:
 
 
 def write_loopback_config(
-    workdir: Path, base: str, feeds: list[tuple[str, str]], *, fetch: str = "", extra: str = "", comment: str = ""
+    workdir: Path,
+    base: str,
+    feeds: list[tuple[str, str]],
+    *,
+    fetch: str = "",
+    extra: str = "",
+    comment: str = "",
 ) -> Path:
     """atlaswatch.toml in `workdir` polling `feeds` (path, name) on the local server at `base`,
     with only 127.0.0.1 let through and mail going to an outbox. `fetch` adds keys to the
     [fetch] table, `extra` adds tables of its own."""
-    feed_lines = "\n".join(f'[[feeds]]\nurl = "{base}{path}"\nname = "{name}"\n' for path, name in feeds)
+    feed_lines = "\n".join(
+        f'[[feeds]]\nurl = "{base}{path}"\nname = "{name}"\n' for path, name in feeds
+    )
     config = workdir / "atlaswatch.toml"
     config.write_text(
         f"""{comment}

@@ -33,7 +33,9 @@ def load_current_model(settings: Settings, db: sqlite_utils.Database | None) -> 
 
 def headline_score(report: dict[str, Any]) -> float:
     """One number to compare models: the mean of relevance, partner and topic F1 on held-out data."""
-    return sum(report["summary"][key] for key in ("relevance_f1", "partner_f1", "topic_micro_f1")) / 3
+    return (
+        sum(report["summary"][key] for key in ("relevance_f1", "partner_f1", "topic_micro_f1")) / 3
+    )
 
 
 @dataclass
@@ -59,7 +61,9 @@ def retrain(
     labels = training_examples(db)
     examples = classifiers.load_corpus("train") + labels
     heldout = classifiers.load_corpus("heldout")
-    progress(f"training on {len(examples)} examples ({len(labels)} of them your labels); this takes a few minutes")
+    progress(
+        f"training on {len(examples)} examples ({len(labels)} of them your labels); this takes a few minutes"
+    )
     model = classifiers.train(examples)
     progress(f"evaluating the new model {model.version} on {len(heldout)} held-out examples")
     new_report = classifiers.evaluate(model, heldout)
@@ -76,18 +80,33 @@ def retrain(
     else:
         old_score = headline_score(current_report)
         promoted = force or new_score >= old_score - 1e-9
-        verdict = "not worse than" if promoted and not force else ("forced over" if force else "worse than")
+        verdict = (
+            "not worse than"
+            if promoted and not force
+            else ("forced over" if force else "worse than")
+        )
         reason = f"held-out score {new_score:.4f} is {verdict} the current model's {old_score:.4f}"
     path = settings.classifier.models_dir / f"{model.version}.skops"
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = classifiers.save_model(model, path)
     record_model(db, meta, str(path.resolve()), iso(now), promote=promoted, note=reason)
-    markdown = _report(model.version, promoted, reason, len(labels), len(examples), new_report, current_report)
-    return RetrainOutcome(model.version, path, promoted, reason, new_report, current_report, len(labels), markdown)
+    markdown = _report(
+        model.version, promoted, reason, len(labels), len(examples), new_report, current_report
+    )
+    return RetrainOutcome(
+        model.version, path, promoted, reason, new_report, current_report, len(labels), markdown
+    )
 
 
-def _report(version: str, promoted: bool, reason: str, labels: int, examples: int,
-            new: dict[str, Any], current: dict[str, Any] | None) -> str:
+def _report(
+    version: str,
+    promoted: bool,
+    reason: str,
+    labels: int,
+    examples: int,
+    new: dict[str, Any],
+    current: dict[str, Any] | None,
+) -> str:
     head = [
         f"# Retrained classifier {version}",
         "",

@@ -45,7 +45,9 @@ def write_opml(feeds: Iterable[tuple[str, str]], title: str = "atlaswatch feeds"
         "  <body>",
     ]
     for url, name in feeds:
-        lines.append(f'    <outline type="rss" text={quoteattr(name)} title={quoteattr(name)} xmlUrl={quoteattr(url)}/>')
+        lines.append(
+            f'    <outline type="rss" text={quoteattr(name)} title={quoteattr(name)} xmlUrl={quoteattr(url)}/>'
+        )
     lines += ["  </body>", "</opml>", ""]
     return "\n".join(lines)
 

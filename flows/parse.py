@@ -24,7 +24,8 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
 # (this many times max_entries, a margin for entries skipped later) are handed to feedparser.
 PRETRIM_FACTOR = 5
 ITEM_TAGS = frozenset({"item", "entry"})
-DATE_TAGS = ("published", "pubdate", "issued", "updated", "modified", "date", "created")  # by precedence
+# By precedence.
+DATE_TAGS = ("published", "pubdate", "issued", "updated", "modified", "date", "created")
 
 
 class FeedParseError(Exception):
@@ -71,7 +72,8 @@ def plain_text(value: str | None) -> str:
 def _date(entry: feedparser.FeedParserDict, now: datetime) -> datetime | None:
     """The entry's date, or None when missing or implausible (1970, far future)."""
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        parsed = dict.get(entry, key)  # plain dict lookup: feedparser's alias warns and double-counts
+        # A plain dict lookup: feedparser's alias warns and double-counts.
+        parsed = dict.get(entry, key)
         if parsed:
             try:
                 moment = datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)
@@ -85,7 +87,9 @@ def _date(entry: feedparser.FeedParserDict, now: datetime) -> datetime | None:
 def _link(entry: feedparser.FeedParserDict) -> str:
     # FeedBurner keeps the publisher's own address beside its redirector link.
     candidates = [entry.get("feedburner_origlink", ""), entry.get("link", "")]
-    candidates += [item.get("href", "") for item in entry.get("links", []) if item.get("rel") == "alternate"]
+    candidates += [
+        item.get("href", "") for item in entry.get("links", []) if item.get("rel") == "alternate"
+    ]
     guid = entry.get("id", "")
     if entry.get("guidislink", True) or guid.startswith(("http://", "https://")):
         candidates.append(guid)
@@ -105,15 +109,23 @@ def parse_feed(
     # Without a content type feedparser flags every feed as malformed; XML is what a feed claims to be.
     headers = {"content-location": url, "content-type": content_type or "application/xml"}
     content, dropped = _newest_items_only(content, max_entries * PRETRIM_FACTOR, now)
-    data = feedparser.parse(io.BytesIO(content), response_headers=headers, resolve_relative_uris=True,
-                            sanitize_html=True)
+    data = feedparser.parse(
+        io.BytesIO(content),
+        response_headers=headers,
+        resolve_relative_uris=True,
+        sanitize_html=True,
+    )
     problem = data.get("bozo_exception")
     version = data.get("version") or ""
     if not data.entries:
         if not version:
-            raise FeedParseError("not_feed", f"{url} is not an RSS or Atom feed (got {content[:40]!r}...)")
+            raise FeedParseError(
+                "not_feed", f"{url} is not an RSS or Atom feed (got {content[:40]!r}...)"
+            )
         if data.bozo:
-            raise FeedParseError("parse", f"{url}: the feed is malformed and has no readable entry ({problem})")
+            raise FeedParseError(
+                "parse", f"{url}: the feed is malformed and has no readable entry ({problem})"
+            )
     parsed = ParsedFeed(
         title=plain_text(data.feed.get("title")),
         version=version or "unknown",
@@ -149,7 +161,11 @@ def _newest_items_only(content: bytes, keep: int, now: datetime) -> tuple[bytes,
     the other items' bytes are removed and everything else is left as it was. A feed expat cannot
     read (malformed, an encoding it lacks, a DTD with entities) goes to feedparser whole, as before.
     """
-    if content.count(b"item") + content.count(b"entry") <= keep or b"<!ENTITY" in content or b"\x00" in content[:4]:
+    if (
+        content.count(b"item") + content.count(b"entry") <= keep
+        or b"<!ENTITY" in content
+        or b"\x00" in content[:4]
+    ):
         return content, 0
     spans: list[tuple[int, int, float | None]] = []
     depth, item_depth, start, dates, date_tag, text = 0, 0, 0, {}, "", []
@@ -181,7 +197,11 @@ def _newest_items_only(content: bytes, keep: int, now: datetime) -> tuple[bytes,
         if date_tag:
             text.append(data)
 
-    parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = on_start, on_end, on_text
+    parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = (
+        on_start,
+        on_end,
+        on_text,
+    )
     try:
         parser.Parse(content, True)
     except (xml.parsers.expat.ExpatError, ValueError):
@@ -189,7 +209,11 @@ def _newest_items_only(content: bytes, keep: int, now: datetime) -> tuple[bytes,
     if len(spans) <= keep:
         return content, 0
     # The order parse_feed keeps: dated entries newest first, then undated ones in feed order.
-    order = sorted(range(len(spans)), key=lambda i: (spans[i][2] is not None, spans[i][2] or 0.0, -i), reverse=True)
+    order = sorted(
+        range(len(spans)),
+        key=lambda i: (spans[i][2] is not None, spans[i][2] or 0.0, -i),
+        reverse=True,
+    )
     cut = sorted(order[keep:])
     pieces, position = [], 0
     for index in cut:
@@ -214,7 +238,9 @@ def _moment(value: str, now: datetime) -> float | None:
     return moment.timestamp() if EARLIEST <= moment <= now + timedelta(days=1) else None
 
 
-def _entry(raw: feedparser.FeedParserDict, feed_url: str, now: datetime, skipped: list) -> Entry | None:
+def _entry(
+    raw: feedparser.FeedParserDict, feed_url: str, now: datetime, skipped: list
+) -> Entry | None:
     link = _link(raw)
     if not link:
         skipped.append((plain_text(raw.get("title"))[:80] or "(untitled)", "the entry has no link"))
@@ -225,7 +251,11 @@ def _entry(raw: feedparser.FeedParserDict, feed_url: str, now: datetime, skipped
         skipped.append((link[:200], f"link refused: {error}"))
         return None
     summary = plain_text(raw.get("summary") or (raw.get("content") or [{}])[0].get("value"))
-    title = plain_text(raw.get("title")) or (summary[:90] + "…" if len(summary) > 90 else summary) or link
+    title = (
+        plain_text(raw.get("title"))
+        or (summary[:90] + "…" if len(summary) > 90 else summary)
+        or link
+    )
     published = _date(raw, now)
     return Entry(
         link=link,

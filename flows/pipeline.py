@@ -55,16 +55,29 @@ def _retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     return False
 
 
-@task(name="fetch-feed", retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_transient,
-      cache_policy=NO_CACHE, task_run_name="fetch {feed[name]}")
+@task(
+    name="fetch-feed",
+    retries=2,
+    retry_delay_seconds=[2, 10],
+    retry_condition_fn=_retry_transient,
+    cache_policy=NO_CACHE,
+    task_run_name="fetch {feed[name]}",
+)
 def fetch_feed_task(http: Any, feed: dict, settings: Settings) -> FetchResult:
     return steps.fetch_feed(http, feed, settings)
 
 
 @task(name="fetch-articles", cache_policy=NO_CACHE, task_run_name="articles of {feed_name}")
 def fetch_articles_task(
-    http: Any, pool: WorkerPool, entries: list[Entry], feed_url: str, feed_name: str, settings: Settings,
-    now: datetime, limiter: steps.HostLimiter, progress: Any,
+    http: Any,
+    pool: WorkerPool,
+    entries: list[Entry],
+    feed_url: str,
+    feed_name: str,
+    settings: Settings,
+    now: datetime,
+    limiter: steps.HostLimiter,
+    progress: Any,
 ) -> list[dict]:
     return steps.fetch_articles(http, pool, entries, feed_url, settings, now, limiter, progress)
 
@@ -94,7 +107,9 @@ class Progress:
         with self.lock:
             self.done += 1
             share = min(100.0 * self.done / self.total, 100.0)
-            due = share > self.shown and (time.monotonic() - self.shown_at >= 1.0 or self.done == self.total)
+            due = share > self.shown and (
+                time.monotonic() - self.shown_at >= 1.0 or self.done == self.total
+            )
             if due:
                 self.shown, self.shown_at = share, time.monotonic()
         if due:
@@ -112,8 +127,14 @@ class Progress:
 FEED_CONCURRENCY = 8
 
 
-@flow(name="poll-feeds", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=FEED_CONCURRENCY))
-def poll_feeds(config: str | None = None, only: list[str] | None = None, force: bool = False) -> dict:
+@flow(
+    name="poll-feeds",
+    log_prints=True,
+    task_runner=ThreadPoolTaskRunner(max_workers=FEED_CONCURRENCY),
+)
+def poll_feeds(
+    config: str | None = None, only: list[str] | None = None, force: bool = False
+) -> dict:
     """Poll the due feeds (all active ones with force): fetch, parse, fetch and extract new pages,
     classify, store. Each feed's pages are fetched as soon as its feed is parsed, and each
     feed's articles are classified and stored as soon as its pages are in, while the other
@@ -125,47 +146,100 @@ def poll_feeds(config: str | None = None, only: list[str] | None = None, force: 
     feed_store.sync_feeds(db, ((f.url, f.name) for f in settings.feeds), started)
     due = feed_store.due_feeds(db, started, only, ignore_schedule=force)
     logger.info("%d feed(s) due out of %d configured", len(due), len(settings.feeds))
-    reports: dict[str, steps.FeedReport] = {f["url"]: steps.FeedReport(f["url"], f["name"]) for f in due}
+    reports: dict[str, steps.FeedReport] = {
+        f["url"]: steps.FeedReport(f["url"], f["name"]) for f in due
+    }
     classifier = steps.BatchClassifier(settings, db, started, logger)
-    with make_client(settings.fetch.user_agent, settings.fetch.connect_timeout, steps.policy_from(settings)) as http, \
-            WorkerPool(settings.fetch.worker_processes, settings.fetch.work_timeout) as pool:
+    with (
+        make_client(
+            settings.fetch.user_agent, settings.fetch.connect_timeout, steps.policy_from(settings)
+        ) as http,
+        WorkerPool(settings.fetch.worker_processes, settings.fetch.work_timeout) as pool,
+    ):
         # quote(): Prefect would otherwise walk these arguments looking for futures, on every call.
         fetches = {f["url"]: fetch_feed_task.submit(http, f, quote(settings)) for f in due}
-        limiter = steps.HostLimiter(settings.fetch.per_host_concurrency, settings.fetch.page_concurrency)
+        limiter = steps.HostLimiter(
+            settings.fetch.per_host_concurrency, settings.fetch.page_concurrency
+        )
         progress = Progress("poll-progress", len(due))
         batches: dict[PrefectFuture, tuple[dict, FetchResult, int]] = {}
         claimed: set[str] = set()  # articles a feed read earlier in this poll will fetch
         for feed in due:
-            parsed = _fetch_and_parse(db, pool, feed, fetches[feed["url"]], settings, started,
-                                      reports[feed["url"]], claimed, logger)
+            parsed = _fetch_and_parse(
+                db,
+                pool,
+                feed,
+                fetches[feed["url"]],
+                settings,
+                started,
+                reports[feed["url"]],
+                claimed,
+                logger,
+            )
             progress.feed_read(len(parsed[1]) if parsed else 0)
             if parsed is not None:
                 result, new, seen = parsed
                 classifier.start_loading()
-                future = fetch_articles_task.submit(http, pool, quote(new), feed["url"], feed["name"],
-                                                    quote(settings), started, limiter, progress.advance)
+                future = fetch_articles_task.submit(
+                    http,
+                    pool,
+                    quote(new),
+                    feed["url"],
+                    feed["name"],
+                    quote(settings),
+                    started,
+                    limiter,
+                    progress.advance,
+                )
                 batches[future] = (feed, result, seen)
         stories = steps.load_stories(db, started) if batches else None
         for future in as_completed(list(batches)):
             feed, result, seen = batches[future]
-            _store_batch(db, feed, result, future, seen, classifier, stories, settings, started, reports[feed["url"]],
-                         logger)
+            _store_batch(
+                db,
+                feed,
+                result,
+                future,
+                seen,
+                classifier,
+                stories,
+                settings,
+                started,
+                reports[feed["url"]],
+                logger,
+            )
         progress.finish()
     backlog = classifier.backlog()
     return _finish_poll(db, started, list(reports.values()), classifier.problem, backlog)
 
 
 def _store_batch(
-    db: Database, feed: dict, result: FetchResult, future: PrefectFuture, seen: int, classifier: steps.BatchClassifier,
-    stories: steps.StoredStories, settings: Settings, now: datetime, report: steps.FeedReport, logger: LoggerLike,
+    db: Database,
+    feed: dict,
+    result: FetchResult,
+    future: PrefectFuture,
+    seen: int,
+    classifier: steps.BatchClassifier,
+    stories: steps.StoredStories,
+    settings: Settings,
+    now: datetime,
+    report: steps.FeedReport,
+    logger: LoggerLike,
 ) -> None:
     """Classify and store one feed's articles once its pages are in."""
     try:
         articles = future.result()
     except Exception as error:  # a bug in one feed's batch must not cost the others theirs
         logger.exception("fetching the articles of %s failed", feed["url"])
-        _fail(db, feed, FetchError("error", f"unexpected {type(error).__name__}: {error}"), settings, now,
-              report, logger)
+        _fail(
+            db,
+            feed,
+            FetchError("error", f"unexpected {type(error).__name__}: {error}"),
+            settings,
+            now,
+            report,
+            logger,
+        )
         return
     rows = classifier.rows(articles, feed["name"])
     inserted = steps.store_feed_poll(db, feed, result, articles, rows, settings, now, seen, stories)
@@ -178,8 +252,15 @@ def _store_batch(
 
 
 def _fetch_and_parse(
-    db: Database, pool: WorkerPool, feed: dict, future: PrefectFuture, settings: Settings, now: datetime,
-    report: steps.FeedReport, claimed: set[str], logger: LoggerLike,
+    db: Database,
+    pool: WorkerPool,
+    feed: dict,
+    future: PrefectFuture,
+    settings: Settings,
+    now: datetime,
+    report: steps.FeedReport,
+    claimed: set[str],
+    logger: LoggerLike,
 ) -> tuple[FetchResult, list[Entry], int] | None:
     """(result, new entries, entries seen) for a feed with new entries, else None (report filled)."""
     try:
@@ -187,7 +268,9 @@ def _fetch_and_parse(
     except (FetchError, FeedParseError) as error:
         _fail(db, feed, error, settings, now, report, logger)
         return None
-    if result.not_modified or (result.content and steps.body_hash(result.content) == feed.get("body_hash")):
+    if result.not_modified or (
+        result.content and steps.body_hash(result.content) == feed.get("body_hash")
+    ):
         report.outcome = "not_modified" if result.not_modified else "unchanged"
         steps.store_feed_poll(db, feed, result, [], [], settings, now, 0)
         return None
@@ -210,21 +293,37 @@ def _fetch_and_parse(
 
 
 def _fail(
-    db: Database, feed: dict, error: FetchError | FeedParseError, settings: Settings, now: datetime,
-    report: steps.FeedReport, logger: LoggerLike,
+    db: Database,
+    feed: dict,
+    error: FetchError | FeedParseError,
+    settings: Settings,
+    now: datetime,
+    report: steps.FeedReport,
+    logger: LoggerLike,
 ) -> None:
     row = steps.record_feed_failure(db, feed, error, settings, now)
     report.outcome, report.error_kind, report.error = "failed", error.kind, error.message
-    logger.warning("feed %s failed (%s): %s; next try %s", feed["url"], error.kind, error.message,
-                   row.get("next_poll_at"))
+    logger.warning(
+        "feed %s failed (%s): %s; next try %s",
+        feed["url"],
+        error.kind,
+        error.message,
+        row.get("next_poll_at"),
+    )
 
 
 def _finish_poll(
-    db: Database, started: datetime, reports: list[steps.FeedReport], model_problem: str | None, backlog: int
+    db: Database,
+    started: datetime,
+    reports: list[steps.FeedReport],
+    model_problem: str | None,
+    backlog: int,
 ) -> dict:
     finished = datetime.now(UTC)
     markdown = poll_summary_markdown(db, reports, started, finished, model_problem, backlog)
-    create_markdown_artifact(markdown, key="poll-summary", description="feeds polled, failures and new matches")
+    create_markdown_artifact(
+        markdown, key="poll-summary", description="feeds polled, failures and new matches"
+    )
     totals = {
         "feeds": len(reports),
         "failed": sum(r.outcome == "failed" for r in reports),
@@ -233,8 +332,15 @@ def _finish_poll(
         "fallbacks": sum(r.fallbacks for r in reports),
         "backlog_classified": backlog,
         "model_problem": model_problem,
-        "per_feed": {r.url: {"outcome": r.outcome, "stored": r.stored, "relevant": len(r.relevant_ids),
-                             "error": r.error} for r in reports},
+        "per_feed": {
+            r.url: {
+                "outcome": r.outcome,
+                "stored": r.stored,
+                "relevant": len(r.relevant_ids),
+                "error": r.error,
+            }
+            for r in reports
+        },
     }
     status = "completed" if not model_problem else "degraded"
     record_run(db, "poll", iso(started), iso(finished), status, totals)
@@ -250,28 +356,51 @@ def send_digest(config: str | None = None, dry_run: bool = False) -> dict:
     db = open_database(settings.storage.path)
     prepared = prepare_digest(db, settings, now, logger.warning)
     if prepared is None:
-        create_markdown_artifact("# Digest\n\nNothing new since the last digest.", key="digest-preview",
-                                 description="what the digest would contain")
+        create_markdown_artifact(
+            "# Digest\n\nNothing new since the last digest.",
+            key="digest-preview",
+            description="what the digest would contain",
+        )
         logger.info("nothing new to send")
         return {"stories": 0, "sent": False}
-    outcome: dict[str, Any] = {"stories": prepared.story_count, "articles": len(prepared.item_ids),
-                               "subject": prepared.subject, "sent": False, "dry_run": dry_run}
+    outcome: dict[str, Any] = {
+        "stories": prepared.story_count,
+        "articles": len(prepared.item_ids),
+        "subject": prepared.subject,
+        "sent": False,
+        "dry_run": dry_run,
+    }
     if not dry_run:
         try:
             digest_id, delivery = deliver_digest(db, settings, prepared, now)
         except DeliveryError as error:
             outcome["error"] = str(error)
-            create_markdown_artifact(digest_preview_markdown(prepared, outcome), key="digest-preview")
+            create_markdown_artifact(
+                digest_preview_markdown(prepared, outcome), key="digest-preview"
+            )
             record_run(db, "digest", iso(now), iso(datetime.now(UTC)), "failed", outcome)
             raise
-        outcome.update(sent=True, digest_id=digest_id, transport=delivery.transport, path=delivery.path,
-                       message_id=delivery.message_id, refused=delivery.refused)
+        outcome.update(
+            sent=True,
+            digest_id=digest_id,
+            transport=delivery.transport,
+            path=delivery.path,
+            message_id=delivery.message_id,
+            refused=delivery.refused,
+        )
         if delivery.refused:
             logger.warning("some recipients were refused: %s", delivery.refused)
-        logger.info("digest %s sent via %s%s", digest_id, delivery.transport,
-                    f" to {delivery.path}" if delivery.path else "")
-    create_markdown_artifact(digest_preview_markdown(prepared, outcome), key="digest-preview",
-                             description="the digest as sent")
+        logger.info(
+            "digest %s sent via %s%s",
+            digest_id,
+            delivery.transport,
+            f" to {delivery.path}" if delivery.path else "",
+        )
+    create_markdown_artifact(
+        digest_preview_markdown(prepared, outcome),
+        key="digest-preview",
+        description="the digest as sent",
+    )
     record_run(db, "digest", iso(now), iso(datetime.now(UTC)), "completed", outcome)
     return outcome
 
@@ -284,11 +413,22 @@ def retrain_classifier(config: str | None = None, force: bool = False) -> dict:
     settings = load_settings(config)
     db = open_database(settings.storage.path)
     outcome = retrain(db, settings, started, force=force, progress=logger.info)
-    create_markdown_artifact(outcome.markdown, key="model-report", description="held-out evaluation")
-    logger.info("model %s %s: %s", outcome.version, "promoted" if outcome.promoted else "kept aside",
-                outcome.reason)
-    summary = {"version": outcome.version, "path": str(outcome.path), "promoted": outcome.promoted,
-               "reason": outcome.reason, "labels": outcome.label_count}
+    create_markdown_artifact(
+        outcome.markdown, key="model-report", description="held-out evaluation"
+    )
+    logger.info(
+        "model %s %s: %s",
+        outcome.version,
+        "promoted" if outcome.promoted else "kept aside",
+        outcome.reason,
+    )
+    summary = {
+        "version": outcome.version,
+        "path": str(outcome.path),
+        "promoted": outcome.promoted,
+        "reason": outcome.reason,
+        "labels": outcome.label_count,
+    }
     record_run(db, "retrain", iso(started), iso(datetime.now(UTC)), "completed", summary)
     return summary
 
@@ -306,14 +446,22 @@ def scheduled_deployments(config: str | None) -> list[Any]:
     schedule = settings.schedule
     return [
         poll_feeds.to_deployment(
-            name="every-poll-interval", parameters=parameters, concurrency_limit=1,
-            schedule=Interval(timedelta(minutes=schedule.poll_every_minutes), timezone=schedule.timezone),
+            name="every-poll-interval",
+            parameters=parameters,
+            concurrency_limit=1,
+            schedule=Interval(
+                timedelta(minutes=schedule.poll_every_minutes), timezone=schedule.timezone
+            ),
         ),
         send_digest.to_deployment(
-            name="daily", parameters=parameters, concurrency_limit=1,
+            name="daily",
+            parameters=parameters,
+            concurrency_limit=1,
             schedule=Cron(schedule.digest_cron, timezone=schedule.timezone),
         ),
-        retrain_classifier.to_deployment(name="on-demand", parameters=parameters, concurrency_limit=1),
+        retrain_classifier.to_deployment(
+            name="on-demand", parameters=parameters, concurrency_limit=1
+        ),
     ]
 
 

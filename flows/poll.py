@@ -69,7 +69,9 @@ class FeedReport:
 
 
 def policy_from(settings: Settings) -> AddressPolicy:
-    return AddressPolicy.from_settings(settings.fetch.allow_private_networks, settings.fetch.allowed_networks)
+    return AddressPolicy.from_settings(
+        settings.fetch.allow_private_networks, settings.fetch.allowed_networks
+    )
 
 
 def feed_limits(settings: Settings) -> FetchLimits:
@@ -89,8 +91,13 @@ def poll_interval(settings: Settings) -> timedelta:
 def fetch_feed(http: httpx.Client, feed: dict, settings: Settings) -> FetchResult:
     """Conditional GET of one feed; raises FetchError."""
     return fetch(
-        http, feed["url"], feed_limits(settings), policy_from(settings),
-        accept=FEED_ACCEPT, etag=feed.get("etag"), last_modified=feed.get("last_modified"),
+        http,
+        feed["url"],
+        feed_limits(settings),
+        policy_from(settings),
+        accept=FEED_ACCEPT,
+        etag=feed.get("etag"),
+        last_modified=feed.get("last_modified"),
     )
 
 
@@ -98,26 +105,39 @@ def body_hash(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def parse_fetched(pool: WorkerPool, result: FetchResult, settings: Settings, now: datetime) -> ParsedFeed:
+def parse_fetched(
+    pool: WorkerPool, result: FetchResult, settings: Settings, now: datetime
+) -> ParsedFeed:
     """Parse in a worker process; a hang or blow-up becomes a FeedParseError."""
     try:
         return pool.run(
-            parse_feed, result.content, result.final_url, urgent=True,
-            content_type=result.content_type, max_entries=settings.fetch.max_entries_per_feed, now=now,
+            parse_feed,
+            result.content,
+            result.final_url,
+            urgent=True,
+            content_type=result.content_type,
+            max_entries=settings.fetch.max_entries_per_feed,
+            now=now,
         )
     except WorkFailed as error:
         kind = error.kind if error.kind in ("not_feed", "parse") else "parse"
-        raise FeedParseError(kind, f"{result.final_url}: parsing failed: {error.message}") from error
+        raise FeedParseError(
+            kind, f"{result.final_url}: parsing failed: {error.message}"
+        ) from error
 
 
-def select_new(db: sqlite_utils.Database, entries: Sequence[Entry], claimed: set[str] | None = None) -> list[Entry]:
+def select_new(
+    db: sqlite_utils.Database, entries: Sequence[Entry], claimed: set[str] | None = None
+) -> list[Entry]:
     """Entries whose canonical URL (or dedupe key) is not stored yet, and whose article is not in
     `claimed`. A poll passes one `claimed` set to every feed it reads and the articles chosen are
     added to it, so an article two feeds carry is fetched once, for the feed read first (dedupe
     keys belong to one feed, so they never meet across feeds)."""
     ids = [article_id(entry.canonical) for entry in entries]
     known = known_ids(db, ids, [entry.dedupe_key for entry in entries]) | (claimed or set())
-    new = [e for e, i in zip(entries, ids, strict=True) if i not in known and e.dedupe_key not in known]
+    new = [
+        e for e, i in zip(entries, ids, strict=True) if i not in known and e.dedupe_key not in known
+    ]
     if claimed is not None:
         claimed.update(article_id(entry.canonical) for entry in new)
     return new
@@ -149,15 +169,29 @@ def fetch_article(
         with limiter.slot(entry.link):
             page = fetch(http, entry.link, page_limits(settings), policy_from(settings))
     except FetchError as error:
-        return choose_text(None, entry.summary, f"page fetch failed ({error.kind}: {error.message})")
+        return choose_text(
+            None, entry.summary, f"page fetch failed ({error.kind}: {error.message})"
+        )
     if not is_extractable(page.content_type):
         kind = page.content_type.split(";")[0] or "unknown type"
-        return Extraction(status="skipped", text=entry.summary, note=f"not an HTML page ({kind}); kept the feed summary")
+        return Extraction(
+            status="skipped",
+            text=entry.summary,
+            note=f"not an HTML page ({kind}); kept the feed summary",
+        )
     try:
-        extracted = pool.run(extract_page, page.content, page.content_type, page.final_url, title=entry.title,
-                             metadata=not (entry.title and entry.published))
+        extracted = pool.run(
+            extract_page,
+            page.content,
+            page.content_type,
+            page.final_url,
+            title=entry.title,
+            metadata=not (entry.title and entry.published),
+        )
     except WorkFailed as error:
-        return choose_text(None, entry.summary, f"extraction failed ({error.kind}: {error.message})")
+        return choose_text(
+            None, entry.summary, f"extraction failed ({error.kind}: {error.message})"
+        )
     return choose_text(extracted, entry.summary)
 
 
@@ -172,7 +206,9 @@ def fetch_articles(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[dict]:
     """Fetch and extract pages concurrently (global and per-host limits); one article dict per entry."""
-    limiter = limiter or HostLimiter(settings.fetch.per_host_concurrency, settings.fetch.page_concurrency)
+    limiter = limiter or HostLimiter(
+        settings.fetch.per_host_concurrency, settings.fetch.page_concurrency
+    )
     done = 0
     lock = threading.Lock()
 
@@ -182,18 +218,24 @@ def fetch_articles(
             extraction = fetch_article(http, pool, entry, settings, limiter)
         except Exception as error:  # one page's surprise must not cost the batch its other pages
             logger.exception("unexpected failure on %s", entry.link)
-            extraction = choose_text(None, entry.summary, f"unexpected error ({type(error).__name__}: {error})")
+            extraction = choose_text(
+                None, entry.summary, f"unexpected error ({type(error).__name__}: {error})"
+            )
         with lock:
             done += 1
             if progress:
                 progress(done, len(entries))
         return article_record(entry, extraction, feed_url, now)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(settings.fetch.page_concurrency, len(entries)))) as executor:
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(settings.fetch.page_concurrency, len(entries)))
+    ) as executor:
         return list(executor.map(work, entries))
 
 
-def article_record(entry: Entry, extraction: Extraction, feed_url: str, now: datetime) -> dict[str, Any]:
+def article_record(
+    entry: Entry, extraction: Extraction, feed_url: str, now: datetime
+) -> dict[str, Any]:
     identifier = article_id(entry.canonical)
     title = entry.title or extraction.title
     return {
@@ -211,7 +253,8 @@ def article_record(entry: Entry, extraction: Extraction, feed_url: str, now: dat
         "summary": entry.summary,
         "extraction_status": extraction.status,
         "extraction_note": extraction.note,
-        "fingerprint": extraction.fingerprint if extraction.fingerprint is not None
+        "fingerprint": extraction.fingerprint
+        if extraction.fingerprint is not None
         else fingerprint(title, extraction.text),
         "cluster_id": identifier,
     }
@@ -260,8 +303,10 @@ def load_stories(db: sqlite_utils.Database, now: datetime) -> StoredStories:
                 renewed = fingerprint(article["title"] or "", article["text"] or "")
                 set_fingerprint(db, article["id"], renewed)
                 stale[article["id"]]["fingerprint"] = renewed
-        logger.info("made the story fingerprints of %d recent article(s) again, as this version makes them",
-                    len(stale))
+        logger.info(
+            "made the story fingerprints of %d recent article(s) again, as this version makes them",
+            len(stale),
+        )
     return StoredStories(StoryIndex(recent), last)
 
 
@@ -291,11 +336,16 @@ def store_feed_poll(
         fresh = set(inserted)
         save_classifications(db, [row for row in classifications if row["article_id"] in fresh])
         feed_store.record_success(
-            db, feed["url"], now, poll_interval(settings),
-            status=result.status, etag=result.headers.get("etag"),
+            db,
+            feed["url"],
+            now,
+            poll_interval(settings),
+            status=result.status,
+            etag=result.headers.get("etag"),
             last_modified=result.headers.get("last-modified"),
             body_hash=body_hash(result.content) if result.content else None,
-            entries_seen=entries_seen, articles_stored=len(inserted),
+            entries_seen=entries_seen,
+            articles_stored=len(inserted),
         )
     if result.moved_permanently_to:
         feed_store.move_feed(db, feed["url"], result.moved_permanently_to, now)
@@ -303,7 +353,11 @@ def store_feed_poll(
 
 
 def record_feed_failure(
-    db: sqlite_utils.Database, feed: dict, error: FetchError | FeedParseError, settings: Settings, now: datetime
+    db: sqlite_utils.Database,
+    feed: dict,
+    error: FetchError | FeedParseError,
+    settings: Settings,
+    now: datetime,
 ) -> dict:
     failure = FeedFailure(error.kind, error.message, getattr(error, "retry_after", None))
     return feed_store.record_failure(db, feed["url"], now, poll_interval(settings), failure)
@@ -315,7 +369,13 @@ class BatchClassifier:
     are fetched. A model that cannot load, or fails on a batch, leaves those articles
     unclassified (with their language) for a later run, and the problem is reported."""
 
-    def __init__(self, settings: Settings, db: sqlite_utils.Database, now: datetime, logger: logging.Logger | logging.LoggerAdapter):
+    def __init__(
+        self,
+        settings: Settings,
+        db: sqlite_utils.Database,
+        now: datetime,
+        logger: logging.Logger | logging.LoggerAdapter,
+    ):
         self.settings, self.db, self.now, self.logger = settings, db, now, logger
         self.loading: Future | None = None
         self.problem: str | None = None
@@ -331,13 +391,24 @@ class BatchClassifier:
             if self.problem is None:
                 self.start_loading()
                 rows = classification_rows(self.loading.result(), articles, self.now)
-                self.logger.info("classified %d article(s) of %s: %d relevant", len(rows), what,
-                                 sum(row["relevant"] for row in rows))
+                self.logger.info(
+                    "classified %d article(s) of %s: %d relevant",
+                    len(rows),
+                    what,
+                    sum(row["relevant"] for row in rows),
+                )
                 return rows
-        except Exception as error:  # a refused model file, or a model that fails: store, classify later
-            self.problem = str(error) if isinstance(error, classifiers.ModelFileError) \
+        except (
+            Exception
+        ) as error:  # a refused model file, or a model that fails: store, classify later
+            self.problem = (
+                str(error)
+                if isinstance(error, classifiers.ModelFileError)
                 else f"{type(error).__name__}: {error}"
-            self.logger.error("classifier unavailable, articles of %s stored unclassified: %s", what, self.problem)
+            )
+            self.logger.error(
+                "classifier unavailable, articles of %s stored unclassified: %s", what, self.problem
+            )
         for article in articles:
             article["lang"] = classifiers.detect_language(f"{article['title']}\n{article['text']}")
         return []
@@ -354,7 +425,9 @@ class BatchClassifier:
             save_classifications(self.db, rows)
             for article in backlog:
                 set_language(self.db, article["id"], article["lang"])
-        self.logger.info("classified %d article(s) left unclassified by an earlier run", len(backlog))
+        self.logger.info(
+            "classified %d article(s) left unclassified by an earlier run", len(backlog)
+        )
         return len(backlog)
 
 

@@ -18,8 +18,12 @@ if TYPE_CHECKING:
 
 MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>])")
 OUTCOME_LABELS = {
-    "new": "new articles", "no_new": "nothing new", "not_modified": "not modified (304)",
-    "unchanged": "unchanged body", "failed": "FAILED", "pending": "not reached",
+    "new": "new articles",
+    "no_new": "nothing new",
+    "not_modified": "not modified (304)",
+    "unchanged": "unchanged body",
+    "failed": "FAILED",
+    "pending": "not reached",
 }
 
 
@@ -53,22 +57,34 @@ def poll_summary_markdown(
         "",
     ]
     if model_problem:
-        lines += [f"> **Classifier unavailable**: {md(model_problem)}",
-                  "> New articles were stored unclassified and will be classified by the next good run.", ""]
+        lines += [
+            f"> **Classifier unavailable**: {md(model_problem)}",
+            "> New articles were stored unclassified and will be classified by the next good run.",
+            "",
+        ]
     if backlog:
         lines += [f"Classified {backlog} article(s) that an earlier run stored unclassified.", ""]
-    lines += ["## Feeds", "", "| feed | outcome | entries | new | stored | relevant | summary only | problem |",
-              "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+    lines += [
+        "## Feeds",
+        "",
+        "| feed | outcome | entries | new | stored | relevant | summary only | problem |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
     for r in reports:
         problem = f"{r.error_kind}: {r.error}" if r.error else r.warning
         if r.moved_to:
             problem = f"moved permanently to {r.moved_to}; {problem}"
-        lines.append(f"| {md(r.name or r.url)} | {OUTCOME_LABELS.get(r.outcome, r.outcome)} | {r.entries} | {r.new} "
-                     f"| {r.stored} | {len(r.relevant_ids)} | {r.fallbacks} | {md(problem)} |")
+        lines.append(
+            f"| {md(r.name or r.url)} | {OUTCOME_LABELS.get(r.outcome, r.outcome)} | {r.entries} | {r.new} "
+            f"| {r.stored} | {len(r.relevant_ids)} | {r.fallbacks} | {md(problem)} |"
+        )
     lines += ["", *_matches(db, reports), *_attention(db), *_skipped(reports)]
     counts = article_counts(db)
-    lines += ["", f"Database: {counts['articles']} articles, {counts['relevant']} relevant, "
-                  f"{counts['pending_digest']} waiting for the next digest."]
+    lines += [
+        "",
+        f"Database: {counts['articles']} articles, {counts['relevant']} relevant, "
+        f"{counts['pending_digest']} waiting for the next digest.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -76,10 +92,17 @@ def _matches(db: sqlite_utils.Database, reports: Sequence[FeedReport]) -> list[s
     ids = [article for r in reports for article in r.relevant_ids]
     if not ids:
         return ["## New matches", "", "No new relevant article in this poll.", ""]
-    lines = ["## New matches", "", "| article | partners | topics | score | lang |", "| --- | --- | --- | ---: | --- |"]
+    lines = [
+        "## New matches",
+        "",
+        "| article | partners | topics | score | lang |",
+        "| --- | --- | --- | ---: | --- |",
+    ]
     for row in classified_articles(db, ids):
-        lines.append(f"| {_link(row['title'], row['url'])} | {', '.join(row['partners']) or '?'} | "
-                     f"{', '.join(row['topics'])} | {row['score']:.2f} | {row['lang'] or ''} |")
+        lines.append(
+            f"| {_link(row['title'], row['url'])} | {', '.join(row['partners']) or '?'} | "
+            f"{', '.join(row['topics'])} | {row['score']:.2f} | {row['lang'] or ''} |"
+        )
     return [*lines, ""]
 
 
@@ -87,11 +110,17 @@ def _attention(db: sqlite_utils.Database) -> list[str]:
     rows = feeds_needing_attention(db)
     if not rows:
         return []
-    lines = ["## Feeds that need attention", "", "| feed | state | failures | last error | next poll |",
-             "| --- | --- | ---: | --- | --- |"]
+    lines = [
+        "## Feeds that need attention",
+        "",
+        "| feed | state | failures | last error | next poll |",
+        "| --- | --- | ---: | --- | --- |",
+    ]
     for feed in rows:
-        lines.append(f"| {md(feed['name'] or feed['url'])} | {feed['status']} | {feed['error_count']} | "
-                     f"{md(feed['last_error_kind'])}: {md(feed['last_error'])} | {feed['next_poll_at']} |")
+        lines.append(
+            f"| {md(feed['name'] or feed['url'])} | {feed['status']} | {feed['error_count']} | "
+            f"{md(feed['last_error_kind'])}: {md(feed['last_error'])} | {feed['next_poll_at']} |"
+        )
     return [*lines, ""]
 
 
@@ -118,9 +147,15 @@ def digest_preview_markdown(prepared: PreparedDigest, outcome: dict[str, Any]) -
     for group in prepared.groups:
         lines += [f"## {md(group.label)} ({len(group.items)})", ""]
         for item in group.items:
-            also = f" — also reported by {', '.join(md(o) for o, _ in item.also_reported_by)}" if item.also_reported_by else ""
-            lines.append(f"- {_link(item.title, item.url)} — {md(item.outlet)}, {item.published}; "
-                         f"topics: {md(', '.join(item.topics))}{also}")
+            also = (
+                f" — also reported by {', '.join(md(o) for o, _ in item.also_reported_by)}"
+                if item.also_reported_by
+                else ""
+            )
+            lines.append(
+                f"- {_link(item.title, item.url)} — {md(item.outlet)}, {item.published}; "
+                f"topics: {md(', '.join(item.topics))}{also}"
+            )
             if item.evidence:
                 lines.append(f"  > {md(item.evidence)}")
         lines.append("")

@@ -104,7 +104,9 @@ _SECTIONS: dict[str, type] = {
 def load_settings(path: str | Path | None = None, env: dict[str, str] | None = None) -> Settings:
     """Read the defaults, then the user's file (argument, else $ATLASWATCH_CONFIG), then env overrides."""
     env = dict(os.environ) if env is None else env
-    raw = _read_toml_text(resources.files("flows").joinpath("defaults.toml").read_text("utf-8"), "defaults")
+    raw = _read_toml_text(
+        resources.files("flows").joinpath("defaults.toml").read_text("utf-8"), "defaults"
+    )
     path = path or env.get(CONFIG_ENV) or None
     source = "built-in defaults"
     base_dir = Path.cwd()
@@ -147,7 +149,9 @@ def _apply_env(raw: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
         for item in fields(cls):
             name = f"ATLASWATCH_{section}_{item.name}".upper()
             if name in env:
-                raw.setdefault(section, {})[item.name] = _parse_env_value(env[name], item.type, name)
+                raw.setdefault(section, {})[item.name] = _parse_env_value(
+                    env[name], item.type, name
+                )
     return raw
 
 
@@ -170,7 +174,9 @@ def _parse_env_value(value: str, annotation: Any, name: str) -> Any:
 def _build(raw: dict[str, Any], source: str, base_dir: Path) -> Settings:
     unknown = set(raw) - set(_SECTIONS) - {"feeds"}
     if unknown:
-        raise ConfigError(f"unknown section(s) {sorted(unknown)} in {source}; known: {sorted(_SECTIONS)} and [[feeds]]")
+        raise ConfigError(
+            f"unknown section(s) {sorted(unknown)} in {source}; known: {sorted(_SECTIONS)} and [[feeds]]"
+        )
     built: dict[str, Any] = {}
     for section, cls in _SECTIONS.items():
         built[section] = _build_section(cls, raw.get(section, {}), section, source, base_dir)
@@ -178,18 +184,24 @@ def _build(raw: dict[str, Any], source: str, base_dir: Path) -> Settings:
     return Settings(**built, feeds=feeds, source=source)
 
 
-def _build_section(cls: type, values: dict[str, Any], section: str, source: str, base_dir: Path) -> Any:
+def _build_section(
+    cls: type, values: dict[str, Any], section: str, source: str, base_dir: Path
+) -> Any:
     known = {item.name: item for item in fields(cls)}
     unknown = set(values) - set(known)
     if unknown:
-        raise ConfigError(f"unknown key(s) {sorted(unknown)} in [{section}] of {source}; known: {sorted(known)}")
+        raise ConfigError(
+            f"unknown key(s) {sorted(unknown)} in [{section}] of {source}; known: {sorted(known)}"
+        )
     converted: dict[str, Any] = {}
     for key, value in values.items():
         kind = str(known[key].type)
         try:
             if kind == "Path":
                 path = Path(str(value)).expanduser()
-                converted[key] = path if path.is_absolute() or source == "built-in defaults" else base_dir / path
+                converted[key] = (
+                    path if path.is_absolute() or source == "built-in defaults" else base_dir / path
+                )
             elif kind.startswith("tuple"):
                 converted[key] = tuple(str(v) for v in value)
             elif kind == "bool":
@@ -203,7 +215,9 @@ def _build_section(cls: type, values: dict[str, Any], section: str, source: str,
             else:
                 converted[key] = str(value)
         except (TypeError, ValueError) as error:
-            raise ConfigError(f"[{section}] {key} = {value!r} in {source} should be a {kind}") from error
+            raise ConfigError(
+                f"[{section}] {key} = {value!r} in {source} should be a {kind}"
+            ) from error
     return cls(**converted)
 
 

@@ -43,8 +43,17 @@ def _serve(conn: Connection, memory_limit: int) -> None:
         except MemoryError:
             conn.send(("memory", "ran out of memory"))
         except Exception as error:  # the error travels back as data: it may not pickle
-            conn.send(("error", (type(error).__name__, str(error), getattr(error, "kind", None),
-                                 traceback.format_exc(limit=3))))
+            conn.send(
+                (
+                    "error",
+                    (
+                        type(error).__name__,
+                        str(error),
+                        getattr(error, "kind", None),
+                        traceback.format_exc(limit=3),
+                    ),
+                )
+            )
 
 
 class Worker:
@@ -55,7 +64,9 @@ class Worker:
 
     def _start(self) -> None:
         self._conn, child = self._context.Pipe()
-        self._process = self._context.Process(target=_serve, args=(child, self._memory_limit), daemon=True)
+        self._process = self._context.Process(
+            target=_serve, args=(child, self._memory_limit), daemon=True
+        )
         self._process.start()
         child.close()
 
@@ -75,7 +86,9 @@ class Worker:
             status, value = self._conn.recv()
         except (EOFError, BrokenPipeError, ConnectionResetError, OSError) as error:
             self._restart()
-            raise WorkFailed("crash", f"the worker process died ({type(error).__name__})") from error
+            raise WorkFailed(
+                "crash", f"the worker process died ({type(error).__name__})"
+            ) from error
         if status == "ok":
             return value
         if status == "memory":
@@ -98,7 +111,9 @@ class WorkerPool:
     (a feed to parse, which unblocks a whole batch of pages) takes the next free worker ahead
     of the calls already waiting."""
 
-    def __init__(self, size: int = 2, timeout: float = 30.0, memory_limit: int = MEMORY_LIMIT_BYTES):
+    def __init__(
+        self, size: int = 2, timeout: float = 30.0, memory_limit: int = MEMORY_LIMIT_BYTES
+    ):
         self.timeout = timeout
         self._size = max(1, size)
         self._memory_limit = memory_limit
@@ -134,7 +149,11 @@ class WorkerPool:
             self._changed.notify_all()
 
     def run(
-        self, function: Callable[..., Any], *args: Any, timeout: float | None = None, urgent: bool = False,
+        self,
+        function: Callable[..., Any],
+        *args: Any,
+        timeout: float | None = None,
+        urgent: bool = False,
         **kwargs: Any,
     ) -> Any:
         worker = self._borrow(urgent)

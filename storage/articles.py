@@ -10,8 +10,22 @@ from typing import Any
 import sqlite_utils
 
 ARTICLE_COLUMNS = (
-    "id", "url", "feed_url", "guid", "dedupe_key", "title", "author", "published", "fetched_at",
-    "lang", "text", "summary", "extraction_status", "extraction_note", "fingerprint", "cluster_id",
+    "id",
+    "url",
+    "feed_url",
+    "guid",
+    "dedupe_key",
+    "title",
+    "author",
+    "published",
+    "fetched_at",
+    "lang",
+    "text",
+    "summary",
+    "extraction_status",
+    "extraction_note",
+    "fingerprint",
+    "cluster_id",
 )
 
 
@@ -27,7 +41,9 @@ def clean_text(value: Any) -> Any:
     return value.encode("utf-8", "replace").decode("utf-8")
 
 
-def known_ids(db: sqlite_utils.Database, ids: Iterable[str], dedupe_keys: Iterable[str] = ()) -> set[str]:
+def known_ids(
+    db: sqlite_utils.Database, ids: Iterable[str], dedupe_keys: Iterable[str] = ()
+) -> set[str]:
     """Which of these article ids or dedupe keys are stored already."""
     ids, dedupe_keys = list(ids), list(dedupe_keys)
     found: set[str] = set()
@@ -66,9 +82,14 @@ def save_classifications(db: sqlite_utils.Database, rows: Iterable[Mapping[str, 
                    topics = excluded.topics, evidence = excluded.evidence,
                    classified_at = excluded.classified_at""",
             [
-                row["article_id"], row["model_version"], int(bool(row["relevant"])), float(row["score"]),
-                json.dumps(list(row.get("partners") or [])), json.dumps(list(row.get("topics") or [])),
-                json.dumps(row.get("evidence") or {}, ensure_ascii=False), row["classified_at"],
+                row["article_id"],
+                row["model_version"],
+                int(bool(row["relevant"])),
+                float(row["score"]),
+                json.dumps(list(row.get("partners") or [])),
+                json.dumps(list(row.get("topics") or [])),
+                json.dumps(row.get("evidence") or {}, ensure_ascii=False),
+                row["classified_at"],
             ],
         )
         count += 1
@@ -86,8 +107,10 @@ def article_texts(db: sqlite_utils.Database, ids: Sequence[str]) -> list[dict]:
 
 
 def set_evidence(db: sqlite_utils.Database, article: str, evidence: Mapping[str, Any]) -> None:
-    db.execute("UPDATE classifications SET evidence = ? WHERE article_id = ?",
-               [json.dumps(evidence, ensure_ascii=False), article])
+    db.execute(
+        "UPDATE classifications SET evidence = ? WHERE article_id = ?",
+        [json.dumps(evidence, ensure_ascii=False), article],
+    )
 
 
 def set_fingerprint(db: sqlite_utils.Database, article: str, fingerprint: str) -> None:
@@ -173,7 +196,12 @@ def article_counts(db: sqlite_utils.Database) -> dict[str, int]:
            FROM articles a LEFT JOIN classifications c ON c.article_id = a.id"""
     ).fetchone()
     total, classified, relevant, pending = (value or 0 for value in row)
-    return {"articles": total, "classified": classified, "relevant": relevant, "pending_digest": pending}
+    return {
+        "articles": total,
+        "classified": classified,
+        "relevant": relevant,
+        "pending_digest": pending,
+    }
 
 
 def article_overview(db: sqlite_utils.Database) -> list[dict]:
@@ -186,7 +214,9 @@ def article_overview(db: sqlite_utils.Database) -> list[dict]:
     return [_decode(dict(row)) for row in rows]
 
 
-def recent_fingerprints(db: sqlite_utils.Database, since_iso: str, up_to_row: int | None = None) -> list[dict]:
+def recent_fingerprints(
+    db: sqlite_utils.Database, since_iso: str, up_to_row: int | None = None
+) -> list[dict]:
     """Articles fetched at or after `since_iso` (and stored no later than row `up_to_row`) that
     carry a fingerprint, oldest first: id, fingerprint, cluster_id, published, fetched_at (what
     story clustering compares against)."""
@@ -204,7 +234,9 @@ def last_article_row(db: sqlite_utils.Database) -> int:
     return db.execute("SELECT COALESCE(MAX(rowid), 0) FROM articles").fetchone()[0]
 
 
-def fingerprints_stored_between(db: sqlite_utils.Database, after_row: int, up_to_row: int) -> list[dict]:
+def fingerprints_stored_between(
+    db: sqlite_utils.Database, after_row: int, up_to_row: int
+) -> list[dict]:
     """Articles stored after row `after_row` up to row `up_to_row` that carry a fingerprint, in
     storing order: id, fingerprint, cluster_id."""
     rows = db.query(

@@ -25,7 +25,9 @@ def open_database(path: str | Path) -> sqlite_utils.Database:
             str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
     except (OSError, sqlite3.Error) as error:
-        raise StorageError(f"cannot open database {path}: {error}; check the [storage] path") from error
+        raise StorageError(
+            f"cannot open database {path}: {error}; check the [storage] path"
+        ) from error
     db = sqlite_utils.Database(conn)
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     try:
@@ -56,23 +58,55 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
 def _v1_initial(db: sqlite_utils.Database) -> None:
     db["feeds"].create(
         {
-            "url": str, "name": str, "added_at": str, "status": str, "note": str,
-            "etag": str, "last_modified": str, "body_hash": str,
-            "last_polled_at": str, "last_success_at": str, "next_poll_at": str,
-            "error_count": int, "failure_score": float, "last_error": str, "last_error_kind": str,
-            "last_status": int, "entries_seen": int, "articles_stored": int,
+            "url": str,
+            "name": str,
+            "added_at": str,
+            "status": str,
+            "note": str,
+            "etag": str,
+            "last_modified": str,
+            "body_hash": str,
+            "last_polled_at": str,
+            "last_success_at": str,
+            "next_poll_at": str,
+            "error_count": int,
+            "failure_score": float,
+            "last_error": str,
+            "last_error_kind": str,
+            "last_status": int,
+            "entries_seen": int,
+            "articles_stored": int,
         },
         pk="url",
-        defaults={"status": "active", "error_count": 0, "failure_score": 0.0,
-                  "entries_seen": 0, "articles_stored": 0},
+        defaults={
+            "status": "active",
+            "error_count": 0,
+            "failure_score": 0.0,
+            "entries_seen": 0,
+            "articles_stored": 0,
+        },
         not_null={"status"},
     )
     db["articles"].create(
         {
-            "id": str, "url": str, "feed_url": str, "guid": str, "dedupe_key": str,
-            "title": str, "author": str, "published": str, "fetched_at": str, "lang": str,
-            "text": str, "summary": str, "extraction_status": str, "extraction_note": str,
-            "fingerprint": str, "cluster_id": str, "digested_at": str, "digest_id": int,
+            "id": str,
+            "url": str,
+            "feed_url": str,
+            "guid": str,
+            "dedupe_key": str,
+            "title": str,
+            "author": str,
+            "published": str,
+            "fetched_at": str,
+            "lang": str,
+            "text": str,
+            "summary": str,
+            "extraction_status": str,
+            "extraction_note": str,
+            "fingerprint": str,
+            "cluster_id": str,
+            "digested_at": str,
+            "digest_id": int,
         },
         pk="id",
     )
@@ -83,38 +117,70 @@ def _v1_initial(db: sqlite_utils.Database) -> None:
     db["articles"].enable_fts(["title", "text"], create_triggers=True, tokenize="unicode61")
     db["classifications"].create(
         {
-            "article_id": str, "model_version": str, "relevant": int, "score": float,
-            "partners": str, "topics": str, "evidence": str, "classified_at": str,
+            "article_id": str,
+            "model_version": str,
+            "relevant": int,
+            "score": float,
+            "partners": str,
+            "topics": str,
+            "evidence": str,
+            "classified_at": str,
         },
         pk="article_id",
         foreign_keys=[("article_id", "articles", "id")],
     )
     db["labels"].create(
         {
-            "id": int, "article_id": str, "title": str, "text": str, "lang": str,
-            "relevant": int, "partners": str, "topics": str, "source": str, "at": str,
+            "id": int,
+            "article_id": str,
+            "title": str,
+            "text": str,
+            "lang": str,
+            "relevant": int,
+            "partners": str,
+            "topics": str,
+            "source": str,
+            "at": str,
         },
         pk="id",
     )
     db["digests"].create(
         {
-            "id": int, "created_at": str, "sent_at": str, "status": str, "transport": str,
-            "message_id": str, "recipients": str, "refused": str, "items": str,
-            "subject": str, "path": str, "error": str,
+            "id": int,
+            "created_at": str,
+            "sent_at": str,
+            "status": str,
+            "transport": str,
+            "message_id": str,
+            "recipients": str,
+            "refused": str,
+            "items": str,
+            "subject": str,
+            "path": str,
+            "error": str,
         },
         pk="id",
     )
     db["models"].create(
         {
-            "version": str, "path": str, "sha256": str, "metrics": str,
-            "created_at": str, "promoted_at": str, "note": str,
+            "version": str,
+            "path": str,
+            "sha256": str,
+            "metrics": str,
+            "created_at": str,
+            "promoted_at": str,
+            "note": str,
         },
         pk="version",
     )
     db["runs"].create(
         {
-            "id": int, "kind": str, "started_at": str, "finished_at": str,
-            "status": str, "summary": str,
+            "id": int,
+            "kind": str,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,
+            "summary": str,
         },
         pk="id",
     )

@@ -12,7 +12,11 @@ from storage.database import transaction
 
 
 def create_digest(
-    db: sqlite_utils.Database, item_ids: Sequence[str], subject: str, recipients: Sequence[str], at: str
+    db: sqlite_utils.Database,
+    item_ids: Sequence[str],
+    subject: str,
+    recipients: Sequence[str],
+    at: str,
 ) -> int:
     with transaction(db):
         cursor = db.execute(
@@ -45,7 +49,9 @@ def mark_sent(
 
 def mark_failed(db: sqlite_utils.Database, digest_id: int, error: str) -> None:
     with transaction(db):
-        db.execute("UPDATE digests SET status = 'failed', error = ? WHERE id = ?", [error, digest_id])
+        db.execute(
+            "UPDATE digests SET status = 'failed', error = ? WHERE id = ?", [error, digest_id]
+        )
 
 
 def list_digests(db: sqlite_utils.Database, limit: int = 20) -> list[dict]:

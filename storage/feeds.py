@@ -16,9 +16,20 @@ MAX_BACKOFF = timedelta(days=1)
 # How much one failure of each kind weighs in the failure score; a transient
 # server hiccup matters less than a feed that no longer exists.
 FAILURE_WEIGHTS = {
-    "dns": 1.0, "connect": 0.5, "timeout": 0.5, "tls": 1.0, "http": 1.0, "http_server": 0.5,
-    "rate_limited": 0.25, "too_large": 1.0, "not_feed": 1.5, "parse": 1.5, "blocked": 2.0,
-    "redirects": 1.0, "empty": 1.0, "gone": 3.0,
+    "dns": 1.0,
+    "connect": 0.5,
+    "timeout": 0.5,
+    "tls": 1.0,
+    "http": 1.0,
+    "http_server": 0.5,
+    "rate_limited": 0.25,
+    "too_large": 1.0,
+    "not_feed": 1.5,
+    "parse": 1.5,
+    "blocked": 2.0,
+    "redirects": 1.0,
+    "empty": 1.0,
+    "gone": 3.0,
 }
 
 
@@ -57,7 +68,11 @@ def get_feed(db: sqlite_utils.Database, url: str) -> dict | None:
 
 
 def due_feeds(
-    db: sqlite_utils.Database, now: datetime, urls: Iterable[str] | None = None, *, ignore_schedule: bool = False
+    db: sqlite_utils.Database,
+    now: datetime,
+    urls: Iterable[str] | None = None,
+    *,
+    ignore_schedule: bool = False,
 ) -> list[dict]:
     """Active feeds whose next poll time has come (every active one when ignoring the schedule)."""
     rows = db.query(
@@ -99,9 +114,15 @@ def record_success(
                entries_seen = entries_seen + :entries, articles_stored = articles_stored + :stored
            WHERE url = :url""",
         {
-            "now": iso(now), "next": iso(now + interval), "status": status, "etag": etag,
-            "last_modified": last_modified, "body_hash": body_hash, "entries": entries_seen,
-            "stored": articles_stored, "url": url,
+            "now": iso(now),
+            "next": iso(now + interval),
+            "status": status,
+            "etag": etag,
+            "last_modified": last_modified,
+            "body_hash": body_hash,
+            "entries": entries_seen,
+            "stored": articles_stored,
+            "url": url,
         },
     )
 
@@ -117,14 +138,25 @@ def record_failure(
         if failure.retry_after is not None:
             delay = max(delay, min(timedelta(seconds=failure.retry_after), MAX_BACKOFF))
         status = "retired" if failure.kind == "gone" else row.get("status", "active")
-        note = f"retired on {iso(now)}: {failure.message}" if status == "retired" else row.get("note")
+        note = (
+            f"retired on {iso(now)}: {failure.message}" if status == "retired" else row.get("note")
+        )
         db.execute(
             """UPDATE feeds SET last_polled_at = ?, next_poll_at = ?, error_count = ?,
                    failure_score = COALESCE(failure_score, 0) + ?, last_error = ?, last_error_kind = ?,
                    status = ?, note = ?
                WHERE url = ?""",
-            [iso(now), iso(now + delay), errors, FAILURE_WEIGHTS.get(failure.kind, 1.0),
-             failure.message, failure.kind, status, note, url],
+            [
+                iso(now),
+                iso(now + delay),
+                errors,
+                FAILURE_WEIGHTS.get(failure.kind, 1.0),
+                failure.message,
+                failure.kind,
+                status,
+                note,
+                url,
+            ],
         )
         return get_feed(db, url) or {}
 
@@ -144,8 +176,10 @@ def move_feed(db: sqlite_utils.Database, old_url: str, new_url: str, now: dateti
         )
         db.execute(
             "UPDATE feeds SET status = 'moved', note = ? WHERE url = ?",
-            [f"moved permanently to {new_url} on {iso(now)}; polling continues there (update your config)",
-             old_url],
+            [
+                f"moved permanently to {new_url} on {iso(now)}; polling continues there (update your config)",
+                old_url,
+            ],
         )
         db.execute("UPDATE articles SET feed_url = ? WHERE feed_url = ?", [new_url, old_url])
 

@@ -25,7 +25,9 @@ def add_label(
 ) -> int:
     """Label a stored article (its title and text are copied) or an external text."""
     if article_id is not None:
-        row = db.execute("SELECT title, text, lang FROM articles WHERE id = ?", [article_id]).fetchone()
+        row = db.execute(
+            "SELECT title, text, lang FROM articles WHERE id = ?", [article_id]
+        ).fetchone()
         if row is None:
             raise KeyError(f"no stored article with id {article_id}")
         title, text, lang = row[0] or "", row[1] or "", row[2] or lang
@@ -33,8 +35,17 @@ def add_label(
         cursor = db.execute(
             """INSERT INTO labels (article_id, title, text, lang, relevant, partners, topics, source, at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [article_id, title, text, lang, int(relevant), json.dumps(sorted(set(partners))),
-             json.dumps(sorted(set(topics))), source, at],
+            [
+                article_id,
+                title,
+                text,
+                lang,
+                int(relevant),
+                json.dumps(sorted(set(partners))),
+                json.dumps(sorted(set(topics))),
+                source,
+                at,
+            ],
         )
         return int(cursor.lastrowid)
 
@@ -48,9 +59,13 @@ def training_examples(db: sqlite_utils.Database) -> list[dict]:
     )
     return [
         {
-            "id": f"label-{row['id']}", "title": row["title"] or "", "text": row["text"] or "",
-            "lang": row["lang"] or "", "relevant": bool(row["relevant"]),
-            "partners": json.loads(row["partners"]), "topics": json.loads(row["topics"]),
+            "id": f"label-{row['id']}",
+            "title": row["title"] or "",
+            "text": row["text"] or "",
+            "lang": row["lang"] or "",
+            "relevant": bool(row["relevant"]),
+            "partners": json.loads(row["partners"]),
+            "topics": json.loads(row["topics"]),
         }
         for row in rows
     ]

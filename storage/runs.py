@@ -12,13 +12,23 @@ from storage.database import transaction
 
 
 def record_run(
-    db: sqlite_utils.Database, kind: str, started_at: str, finished_at: str, status: str,
+    db: sqlite_utils.Database,
+    kind: str,
+    started_at: str,
+    finished_at: str,
+    status: str,
     summary: Mapping[str, Any],
 ) -> None:
     with transaction(db):
         db.execute(
             "INSERT INTO runs (kind, started_at, finished_at, status, summary) VALUES (?, ?, ?, ?, ?)",
-            [kind, started_at, finished_at, status, json.dumps(summary, ensure_ascii=False, default=str)],
+            [
+                kind,
+                started_at,
+                finished_at,
+                status,
+                json.dumps(summary, ensure_ascii=False, default=str),
+            ],
         )
 
 

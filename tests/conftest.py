@@ -93,10 +93,14 @@ def smtp_server():
         controller.stop()
 
 
-def write_config(tmp_path: Path, site_url: str, feeds: list[tuple[str, str]], extra: str = "") -> Path:
+def write_config(
+    tmp_path: Path, site_url: str, feeds: list[tuple[str, str]], extra: str = ""
+) -> Path:
     """A config polling feeds on the test server, with only 127.0.0.1 let through and short deadlines."""
     return write_loopback_config(
-        tmp_path, site_url, feeds,
+        tmp_path,
+        site_url,
+        feeds,
         fetch="connect_timeout = 3.0\nrequest_deadline = 8.0\nwork_timeout = 20.0\n",
         extra=f'[classifier]\nmodels_dir = "models"\n{extra}\n',
     )

@@ -61,9 +61,15 @@ def test_report_is_complete_json_and_markdown(report: dict, tmp_path) -> None:
 
 
 def test_report_holds_each_figure_to_its_target_to_four_places(report: dict) -> None:
-    short = {**report, "partners": {**report["partners"], "micro": {**report["partners"]["micro"], "f1": 0.9197}}}
+    short = {
+        **report,
+        "partners": {**report["partners"], "micro": {**report["partners"]["micro"], "f1": 0.9197}},
+    }
     assert "| partner micro-F1 | 0.9197 | 0.92 | MISSED |" in report_markdown(short)
-    exact = {**report, "partners": {**report["partners"], "micro": {**report["partners"]["micro"], "f1": 0.92}}}
+    exact = {
+        **report,
+        "partners": {**report["partners"], "micro": {**report["partners"]["micro"], "f1": 0.92}},
+    }
     assert "| partner micro-F1 | 0.9200 | 0.92 | met |" in report_markdown(exact)
 
 

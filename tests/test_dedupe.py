@@ -161,7 +161,9 @@ def reprint(dispatch: Dispatch, edits: Reprint) -> tuple[str, str]:
 
 REPRINTS: dict[str, list[Reprint]] = {
     AFRICAN_LION.name: [
-        Reprint(dateline="RABAT, May 12 (Wire) -", credit="Reporting by Staff; Editing by the Wire desk"),
+        Reprint(
+            dateline="RABAT, May 12 (Wire) -", credit="Reporting by Staff; Editing by the Wire desk"
+        ),
         Reprint(
             headline="African Lion 2025: 8,000 soldiers gather in Morocco for US-led drills",
             dateline="Rabat (Maghreb Daily) —",
@@ -174,13 +176,19 @@ REPRINTS: dict[str, list[Reprint]] = {
             dateline="AGADIR —",
             credit="Read more: Morocco's defence spending hits new high",
             add=(
-                (4, "Local authorities in Tan-Tan closed several roads near the training grounds for the duration of the exercise."),
+                (
+                    4,
+                    "Local authorities in Tan-Tan closed several roads near the training grounds for the duration of the exercise.",
+                ),
             ),
             replace=(("on Monday", "Monday"),),
         ),
     ],
     CAESAR.name: [
-        Reprint(dateline="PARIS, 3 juin (Agence) -", credit="(Rédaction de l'Agence, édité par le service Afrique)"),
+        Reprint(
+            dateline="PARIS, 3 juin (Agence) -",
+            credit="(Rédaction de l'Agence, édité par le service Afrique)",
+        ),
         Reprint(
             headline="Artillerie : Rabat achète 36 Caesar français",
             dateline="Paris —",
@@ -191,7 +199,12 @@ REPRINTS: dict[str, list[Reprint]] = {
         Reprint(
             headline="Défense : le Maroc se dote de canons Caesar",
             credit="Avec AFP",
-            add=((3, "Ces canons remplaceront des pièces d'artillerie tractées datant des années 1980."),),
+            add=(
+                (
+                    3,
+                    "Ces canons remplaceront des pièces d'artillerie tractées datant des années 1980.",
+                ),
+            ),
             replace=(("mardi", "ce mardi"),),
         ),
     ],
@@ -216,12 +229,20 @@ REPRINTS: dict[str, list[Reprint]] = {
         Reprint(
             headline="تعاون عسكري مغربي تركي في مجال الصناعات الدفاعية",
             credit="المصدر: وكالات",
-            add=((2, "ويأتي هذا الاتفاق بعد زيارة قام بها وفد عسكري تركي إلى عدد من المنشآت العسكرية المغربية."),),
+            add=(
+                (
+                    2,
+                    "ويأتي هذا الاتفاق بعد زيارة قام بها وفد عسكري تركي إلى عدد من المنشآت العسكرية المغربية.",
+                ),
+            ),
             replace=(("يوم الأربعاء", "الأربعاء"),),
         ),
     ],
     NAVANTIA.name: [
-        Reprint(dateline="MADRID, 14 oct (Agencia) -", credit="(Redacción de Agencia, editado por la mesa internacional)"),
+        Reprint(
+            dateline="MADRID, 14 oct (Agencia) -",
+            credit="(Redacción de Agencia, editado por la mesa internacional)",
+        ),
         Reprint(
             headline="Marruecos encarga a Navantia un patrullero de 120 millones",
             dateline="Cádiz —",
@@ -237,7 +258,9 @@ REPRINTS: dict[str, list[Reprint]] = {
         ),
     ],
 }
-DISPATCHES = {d.name: d for d in (AFRICAN_LION, JAVELIN, AFRICAN_LION_ENDS, CAESAR, TURKEY_AR, NAVANTIA)}
+DISPATCHES = {
+    d.name: d for d in (AFRICAN_LION, JAVELIN, AFRICAN_LION_ENDS, CAESAR, TURKEY_AR, NAVANTIA)
+}
 
 
 def versions(name: str) -> list[tuple[str, str]]:
@@ -255,13 +278,17 @@ def test_wire_texts_are_wire_sized():
 
 
 def test_normalisation_folds_case_accents_arabic_spellings_and_punctuation():
-    assert normalise("L'Armée  ROYALE—marocaine : « Été » naïve\u00adté") == "l armee royale marocaine ete naivete"
+    assert (
+        normalise("L'Armée  ROYALE—marocaine : « Été » naïve\u00adté")
+        == "l armee royale marocaine ete naivete"
+    )
     assert normalise("Défense, Sáhara; Çà") == "defense sahara ca"
     assert normalise("اتفاقاً إمكانية آمنة المغـــرب الأخيرة القادمة على ٢٠٢٥") == normalise(
         "اتفاقا امكانية امنة المغرب الاخيره القادمه علي 2025"
     )
     assert normalise("ﻷ") == "لا"  # presentation forms fold to letters
-    assert normalise("हिन्दी समाचार, 北京：新华社！") == "हिन्दी समाचार 北京 新华社"  # marks stay inside words
+    # Marks stay inside words.
+    assert normalise("हिन्दी समाचार, 北京：新华社！") == "हिन्दी समाचार 北京 新华社"
 
 
 def test_fingerprint_is_compact_hex_and_deterministic():
@@ -270,7 +297,11 @@ def test_fingerprint_is_compact_hex_and_deterministic():
     assert value == fingerprint(title, body)
     assert value.startswith("m2:") and len(value) == 3 + 4 * NUM_HASHES
     int(value[3:], 16)
-    assert signature(value) is not None and signature("m1:" + value[3:]) is None and signature("m2:zz") is None
+    assert (
+        signature(value) is not None
+        and signature("m1:" + value[3:]) is None
+        and signature("m2:zz") is None
+    )
     assert similarity(value, value) == 1.0
 
 
@@ -280,17 +311,25 @@ def test_reprints_with_small_edits_are_one_story(name):
     for a, b in itertools.combinations(prints, 2):
         assert similarity(a, b) >= SIMILARITY_THRESHOLD + 0.1, similarity(a, b)
         assert similar(a, b)
-    clusters = assign_clusters([{"id": f"{name}-{i}", "fingerprint": fp} for i, fp in enumerate(prints)], [])
+    clusters = assign_clusters(
+        [{"id": f"{name}-{i}", "fingerprint": fp} for i, fp in enumerate(prints)], []
+    )
     assert set(clusters.values()) == {f"{name}-0"}
 
 
 def test_different_stories_on_the_same_subject_are_not_clustered():
-    wires = {name: fingerprint(DISPATCHES[name].title, " ".join(DISPATCHES[name].sentences)) for name in DISPATCHES}
+    wires = {
+        name: fingerprint(DISPATCHES[name].title, " ".join(DISPATCHES[name].sentences))
+        for name in DISPATCHES
+    }
     reprinted = {name: fingerprints(name) for name in REPRINTS}
     for (one, a), (other, b) in itertools.combinations(wires.items(), 2):
         assert similarity(a, b) < SIMILARITY_THRESHOLD / 2, (one, other, similarity(a, b))
     # Two Morocco-US stories, and the same exercise's opening and closing: no cluster.
-    for first, second in (("en-african-lion", "en-javelin-sale"), ("en-african-lion", "en-african-lion-ends")):
+    for first, second in (
+        ("en-african-lion", "en-javelin-sale"),
+        ("en-african-lion", "en-african-lion-ends"),
+    ):
         for a in [wires[first], *reprinted[first]]:
             assert not similar(a, wires[second])
     for (one, a), (other, b) in itertools.combinations(
@@ -301,7 +340,9 @@ def test_different_stories_on_the_same_subject_are_not_clustered():
 
 
 def test_tiny_and_empty_texts_never_cluster():
-    tiny = "Morocco and the United States opened the African Lion exercise on Monday, the army said."
+    tiny = (
+        "Morocco and the United States opened the African Lion exercise on Monday, the army said."
+    )
     assert len(tiny.split()) < MIN_WORDS
     assert fingerprint("", "") == "" and fingerprint("African Lion opens", tiny) == ""
     assert not similar("", "") and similarity(None, "") == 0.0
@@ -327,7 +368,11 @@ def test_unspaced_scripts_fall_back_to_character_shingles():
         "国会有三十天时间提出反对意见，但议员很少阻止此类交易。摩洛哥自二零二零年以来加快了武器采购，从美国、以色列和土耳其购买无人机和防空系统。"
     )
     assert len(story.split()) < MIN_WORDS  # few "words" by spaces, yet plenty of text
-    a, b, c = fingerprint("非洲狮演习", story), fingerprint("非洲狮演习开幕", edited), fingerprint("标枪导弹", other)
+    a, b, c = (
+        fingerprint("非洲狮演习", story),
+        fingerprint("非洲狮演习开幕", edited),
+        fingerprint("标枪导弹", other),
+    )
     assert a and similar(a, b) and not similar(a, c)
     assert fingerprint("", story[:60]) == ""
 
@@ -336,15 +381,31 @@ def test_new_articles_join_the_cluster_of_a_stored_report():
     stored, first, second = fingerprints(CAESAR.name)
     recent = [
         {"id": "stored", "fingerprint": stored, "cluster_id": "stored"},
-        {"id": "javelin", "fingerprint": fingerprint(JAVELIN.title, " ".join(JAVELIN.sentences)), "cluster_id": "javelin"},
+        {
+            "id": "javelin",
+            "fingerprint": fingerprint(JAVELIN.title, " ".join(JAVELIN.sentences)),
+            "cluster_id": "javelin",
+        },
         {"id": "joined", "fingerprint": second, "cluster_id": "stored"},
     ]
     new = [
         {"id": "late", "fingerprint": first, "published": "2025-06-03T12:00:00+00:00"},
-        {"id": "navantia", "fingerprint": fingerprints(NAVANTIA.name)[0], "published": "2025-06-03T10:00:00+00:00"},
-        {"id": "navantia-2", "fingerprint": fingerprints(NAVANTIA.name)[1], "published": "2025-06-03T11:00:00+00:00"},
+        {
+            "id": "navantia",
+            "fingerprint": fingerprints(NAVANTIA.name)[0],
+            "published": "2025-06-03T10:00:00+00:00",
+        },
+        {
+            "id": "navantia-2",
+            "fingerprint": fingerprints(NAVANTIA.name)[1],
+            "published": "2025-06-03T11:00:00+00:00",
+        },
     ]
-    assert assign_clusters(new, recent) == {"late": "stored", "navantia": "navantia", "navantia-2": "navantia"}
+    assert assign_clusters(new, recent) == {
+        "late": "stored",
+        "navantia": "navantia",
+        "navantia-2": "navantia",
+    }
 
 
 def test_within_a_batch_the_earliest_report_names_the_cluster():
@@ -352,7 +413,12 @@ def test_within_a_batch_the_earliest_report_names_the_cluster():
     new = [
         {"id": "third", "fingerprint": prints[2], "published": "2025-10-14T11:00:00+02:00"},
         {"id": "first", "fingerprint": prints[0], "published": "2025-10-14T08:30:00+00:00"},
-        {"id": "second", "fingerprint": prints[1], "published": None, "fetched_at": "2025-10-14T09:15:00+00:00"},
+        {
+            "id": "second",
+            "fingerprint": prints[1],
+            "published": None,
+            "fetched_at": "2025-10-14T09:15:00+00:00",
+        },
     ]
     assert assign_clusters(new, []) == {"first": "first", "second": "first", "third": "first"}
 
@@ -378,7 +444,10 @@ def _noise_fingerprints(count: int, seed: int) -> list[str]:
 
 def test_assign_clusters_scales_to_ten_thousand_recent_and_a_thousand_new():
     prints = _noise_fingerprints(11_000, seed=7)
-    recent = [{"id": f"r{i}", "fingerprint": fp, "cluster_id": f"r{i}"} for i, fp in enumerate(prints[:10_000])]
+    recent = [
+        {"id": f"r{i}", "fingerprint": fp, "cluster_id": f"r{i}"}
+        for i, fp in enumerate(prints[:10_000])
+    ]
     new = [{"id": f"n{i}", "fingerprint": fp} for i, fp in enumerate(prints[10_000:])]
     wire = fingerprints(AFRICAN_LION.name)
     recent.append({"id": "lion", "fingerprint": wire[0], "cluster_id": "lion"})
@@ -391,9 +460,16 @@ def test_assign_clusters_scales_to_ten_thousand_recent_and_a_thousand_new():
 
 def _article(identifier: str, title: str, text: str, fetched_at: str, **extra) -> dict:
     row = {
-        "id": identifier, "url": f"https://news.example/{identifier}", "feed_url": "https://news.example/feed",
-        "title": title, "text": text, "published": None, "fetched_at": fetched_at,
-        "fingerprint": fingerprint(title, text), "cluster_id": identifier, "extraction_status": "ok",
+        "id": identifier,
+        "url": f"https://news.example/{identifier}",
+        "feed_url": "https://news.example/feed",
+        "title": title,
+        "text": text,
+        "published": None,
+        "fetched_at": fetched_at,
+        "fingerprint": fingerprint(title, text),
+        "cluster_id": identifier,
+        "extraction_status": "ok",
     }
     row.update(extra)
     return row
@@ -404,7 +480,9 @@ def test_recent_fingerprints_round_trip_through_sqlite(tmp_path: Path):
     (t0, b0), (t1, b1), _ = versions(NAVANTIA.name)
     rows = [
         _article("old", t0, b0, "2025-10-01T08:00:00+00:00"),
-        _article("wire", t0, b0, "2025-10-13T08:00:00+00:00", published="2025-10-13T07:45:00+00:00"),
+        _article(
+            "wire", t0, b0, "2025-10-13T08:00:00+00:00", published="2025-10-13T07:45:00+00:00"
+        ),
         _article("copy", t1, b1, "2025-10-13T09:00:00+00:00", cluster_id="wire"),
         _article("tiny", "Short", "Only a few words here.", "2025-10-13T10:00:00+00:00"),
     ]
@@ -413,14 +491,23 @@ def test_recent_fingerprints_round_trip_through_sqlite(tmp_path: Path):
     recent = recent_fingerprints(db, "2025-10-07T00:00:00+00:00")
     assert [row["id"] for row in recent] == ["wire", "copy"]
     assert recent[0] == {
-        "id": "wire", "fingerprint": rows[1]["fingerprint"], "cluster_id": "wire",
-        "published": "2025-10-13T07:45:00+00:00", "fetched_at": "2025-10-13T08:00:00+00:00",
+        "id": "wire",
+        "fingerprint": rows[1]["fingerprint"],
+        "cluster_id": "wire",
+        "published": "2025-10-13T07:45:00+00:00",
+        "fetched_at": "2025-10-13T08:00:00+00:00",
     }
     assert recent[1]["cluster_id"] == "wire"
     assert signature(recent[0]["fingerprint"]) is not None
     # The whole path: a later reprint finds its story through the database.
     title, body = versions(NAVANTIA.name)[2]
-    new = [{"id": "later", "fingerprint": fingerprint(title, body), "fetched_at": "2025-10-14T08:00:00+00:00"}]
+    new = [
+        {
+            "id": "later",
+            "fingerprint": fingerprint(title, body),
+            "fetched_at": "2025-10-14T08:00:00+00:00",
+        }
+    ]
     assert assign_clusters(new, recent) == {"later": "wire"}
 
 
@@ -451,8 +538,17 @@ def _store_poll(
         entry = Entry(link, link, title, text[:200], link, "", None, slug)
         articles.append(article_record(entry, Extraction("ok", text), FEEDS[feed], now))
     result = FetchResult(FEEDS[feed], FEEDS[feed], 200, b"<rss/>")
-    store_feed_poll(db, {"url": FEEDS[feed]}, result, articles, [], load_settings(None, env={}), now,
-                    len(articles), known)
+    store_feed_poll(
+        db,
+        {"url": FEEDS[feed]},
+        result,
+        articles,
+        [],
+        load_settings(None, env={}),
+        now,
+        len(articles),
+        known,
+    )
     return articles
 
 
@@ -467,15 +563,30 @@ def test_poll_stores_a_reprint_from_another_feed_in_the_first_reports_cluster(tm
     wire = poll("wire", [("caesar", caesar[0]), ("navantia", navantia[0])], start)
     assert all(a["fingerprint"].startswith("m2:") for a in wire)
     # A fingerprint an older version made is made again from the stored text: the story holds.
-    db.execute("UPDATE articles SET fingerprint = ? WHERE id = ?", ["m1:" + "0" * 4 * NUM_HASHES, wire[0]["id"]])
-    daily = poll("daily", [("canons", caesar[1]), ("javelin", (JAVELIN.title, " ".join(JAVELIN.sentences))),
-                           ("brief", ("Bref", "Le Maroc commande des canons."))], start + timedelta(hours=2))
+    db.execute(
+        "UPDATE articles SET fingerprint = ? WHERE id = ?",
+        ["m1:" + "0" * 4 * NUM_HASHES, wire[0]["id"]],
+    )
+    daily = poll(
+        "daily",
+        [
+            ("canons", caesar[1]),
+            ("javelin", (JAVELIN.title, " ".join(JAVELIN.sentences))),
+            ("brief", ("Bref", "Le Maroc commande des canons.")),
+        ],
+        start + timedelta(hours=2),
+    )
     stored = {row["url"].rsplit("/", 1)[1]: row for row in db["articles"].rows}
-    assert stored["canons"]["cluster_id"] == stored["caesar"]["id"] == stored["caesar"]["cluster_id"]
+    assert (
+        stored["canons"]["cluster_id"] == stored["caesar"]["id"] == stored["caesar"]["cluster_id"]
+    )
     assert stored["caesar"]["fingerprint"] == wire[0]["fingerprint"]
     assert stored["javelin"]["cluster_id"] == stored["javelin"]["id"]
     assert stored["navantia"]["cluster_id"] == stored["navantia"]["id"]
-    assert stored["brief"]["cluster_id"] == stored["brief"]["id"] and stored["brief"]["fingerprint"] == ""
+    assert (
+        stored["brief"]["cluster_id"] == stored["brief"]["id"]
+        and stored["brief"]["fingerprint"] == ""
+    )
     assert daily[0]["cluster_id"] == wire[0]["id"]
     # A week later the wire's copy is out of the window: a late reprint starts its own story.
     late = poll("daily", [("again", caesar[2])], start + timedelta(days=8))
@@ -492,7 +603,9 @@ def test_a_poll_clusters_with_what_another_process_stored_while_it_ran(tmp_path:
     stories = load_stories(ours, START)
     _store_poll(_feed_database(path), "wire", [("caesar", caesar[0])], START)
     # ...and our poll, storing a reprint, still finds it.
-    (reprint,) = _store_poll(ours, "daily", [("canons", caesar[1])], START + timedelta(hours=1), stories)
+    (reprint,) = _store_poll(
+        ours, "daily", [("canons", caesar[1])], START + timedelta(hours=1), stories
+    )
     wire_id = ours.execute("SELECT id FROM articles WHERE url LIKE '%wire.example%'").fetchone()[0]
     assert reprint["cluster_id"] == wire_id
 
@@ -503,15 +616,43 @@ def test_digest_shows_a_story_once_with_the_earliest_outlet_first():
     tagged = {"partners": ["US"], "topics": ["joint_exercises"], "evidence": {}, "lang": "en"}
     items = [
         # Its local time reads earlier than the wire's, but it came out after the wire's copy.
-        _article("daily", t1, b1, "2025-05-12T10:20:00+00:00", published="2025-05-12T06:00:00-04:00",
-                 feed_name="Maghreb Daily", **tagged),
-        _article("wire", t0, b0, "2025-05-12T09:00:00+00:00", published="2025-05-12T06:05:00Z",
-                 feed_name="The Wire", **tagged),
+        _article(
+            "daily",
+            t1,
+            b1,
+            "2025-05-12T10:20:00+00:00",
+            published="2025-05-12T06:00:00-04:00",
+            feed_name="Maghreb Daily",
+            **tagged,
+        ),
+        _article(
+            "wire",
+            t0,
+            b0,
+            "2025-05-12T09:00:00+00:00",
+            published="2025-05-12T06:05:00Z",
+            feed_name="The Wire",
+            **tagged,
+        ),
         # A date without a time: it does not jump ahead of reports timed that same day.
-        _article("agadir", t2, b2, "2025-05-12T10:30:00+00:00", published="2025-05-12",
-                 feed_name="Agadir Post", **tagged),
-        _article("javelin", javelin_title, javelin_text, "2025-05-12T11:00:00+00:00",
-                 published="2025-05-12T10:00:00+00:00", feed_name="Defense Desk", **tagged),
+        _article(
+            "agadir",
+            t2,
+            b2,
+            "2025-05-12T10:30:00+00:00",
+            published="2025-05-12",
+            feed_name="Agadir Post",
+            **tagged,
+        ),
+        _article(
+            "javelin",
+            javelin_title,
+            javelin_text,
+            "2025-05-12T11:00:00+00:00",
+            published="2025-05-12T10:00:00+00:00",
+            feed_name="Defense Desk",
+            **tagged,
+        ),
     ]
     new = [{k: item[k] for k in ("id", "fingerprint", "published", "fetched_at")} for item in items]
     clusters = assign_clusters(new, [])
@@ -532,7 +673,10 @@ def test_digest_shows_a_story_once_with_the_earliest_outlet_first():
     subject, text, html = render_digest(groups, generated_at=generated)
     assert "2 new stories" in subject
     assert text.count(t0) == 1 and t1 not in text and t2 not in text
-    assert "Also reported by: Maghreb Daily <https://news.example/daily>, Agadir Post <https://news.example/agadir>" in text
+    assert (
+        "Also reported by: Maghreb Daily <https://news.example/daily>, Agadir Post <https://news.example/agadir>"
+        in text
+    )
     assert text.index("The Wire") < text.index("Also reported by")
     assert html.count(t0) == 1 and "Maghreb Daily" in html
 
@@ -540,10 +684,38 @@ def test_digest_shows_a_story_once_with_the_earliest_outlet_first():
 def test_digest_lists_an_outlet_that_reprinted_its_own_story_once():
     (t0, b0), (t1, b1), _ = versions(CAESAR.name)
     items = [
-        _article("a", t0, b0, "2025-06-03T09:00:00+00:00", published="2025-06-03T08:00:00+00:00", feed_name="Agence"),
-        _article("b", t1, b1, "2025-06-03T10:00:00+00:00", published="2025-06-03T09:00:00+00:00", feed_name="Le Quotidien"),
-        _article("c", t1, b1, "2025-06-03T11:00:00+00:00", published="2025-06-03T10:00:00+00:00", feed_name="Le Quotidien"),
-        _article("d", t0, b0, "2025-06-03T12:00:00+00:00", published="2025-06-03T11:00:00+00:00", feed_name="Agence"),
+        _article(
+            "a",
+            t0,
+            b0,
+            "2025-06-03T09:00:00+00:00",
+            published="2025-06-03T08:00:00+00:00",
+            feed_name="Agence",
+        ),
+        _article(
+            "b",
+            t1,
+            b1,
+            "2025-06-03T10:00:00+00:00",
+            published="2025-06-03T09:00:00+00:00",
+            feed_name="Le Quotidien",
+        ),
+        _article(
+            "c",
+            t1,
+            b1,
+            "2025-06-03T11:00:00+00:00",
+            published="2025-06-03T10:00:00+00:00",
+            feed_name="Le Quotidien",
+        ),
+        _article(
+            "d",
+            t0,
+            b0,
+            "2025-06-03T12:00:00+00:00",
+            published="2025-06-03T11:00:00+00:00",
+            feed_name="Agence",
+        ),
     ]
     for item in items:
         item["cluster_id"] = "a"
@@ -594,7 +766,8 @@ def test_no_two_real_articles_cluster(shared_dir: Path):
     prints = {stem: fingerprint(title, text) for stem, (title, text) in texts.items()}
     assert sum(1 for fp in prints.values() if fp) >= 55
     worst = max(
-        (similarity(prints[a], prints[b]), a, b) for a, b in itertools.combinations(sorted(prints), 2)
+        (similarity(prints[a], prints[b]), a, b)
+        for a, b in itertools.combinations(sorted(prints), 2)
     )
     assert worst[0] < SIMILARITY_THRESHOLD / 2, worst
     clusters = assign_clusters([{"id": stem, "fingerprint": fp} for stem, fp in prints.items()], [])
@@ -615,4 +788,3 @@ def test_real_articles_still_cluster_with_edited_copies_of_themselves(shared_dir
         words[len(words) // 2] = words[len(words) // 2][::-1]
         copy = fingerprint("Reprinted: " + (title or paragraphs[0][:60]), " ".join(words))
         assert similar(original, copy), (stem, similarity(original, copy))
-

@@ -37,8 +37,14 @@ def test_extraction_keeps_the_article_and_drops_comments_and_menus():
 
 def test_fallback_to_the_feed_summary_says_why():
     fallback = choose_text({"text": ""}, "The summary.")
-    assert fallback.status == "fallback" and fallback.text == "The summary." and "no article text" in fallback.note
-    kept = choose_text({"text": "x" * MIN_TEXT_CHARS, "title": "", "author": "", "date": ""}, "short")
+    assert (
+        fallback.status == "fallback"
+        and fallback.text == "The summary."
+        and "no article text" in fallback.note
+    )
+    kept = choose_text(
+        {"text": "x" * MIN_TEXT_CHARS, "title": "", "author": "", "date": ""}, "short"
+    )
     assert kept.status == "ok"
 
 

@@ -41,7 +41,9 @@ def parse_files(root: str, names: list[str]) -> list[tuple[str, str, float, list
         problems: list[str] = []
         try:
             parsed = parse_feed(content, f"http://127.0.0.1/{name}")
-            outcome = "parsed" if isinstance(parsed, ParsedFeed) else f"returned {type(parsed).__name__}"
+            outcome = (
+                "parsed" if isinstance(parsed, ParsedFeed) else f"returned {type(parsed).__name__}"
+            )
             problems = entry_problems(parsed) if isinstance(parsed, ParsedFeed) else []
         except FeedParseError as error:
             outcome = error.kind
@@ -55,8 +57,14 @@ def entry_problems(parsed: ParsedFeed) -> list[str]:
     problems = []
     for entry in parsed.entries:
         if urlsplit(entry.link).scheme not in ("http", "https"):
-            problems.append(f"link with scheme {urlsplit(entry.link).scheme!r}: {entry.link[:80]!r}")
-        for label, text in (("title", entry.title), ("author", entry.author), ("summary", entry.summary)):
+            problems.append(
+                f"link with scheme {urlsplit(entry.link).scheme!r}: {entry.link[:80]!r}"
+            )
+        for label, text in (
+            ("title", entry.title),
+            ("author", entry.author),
+            ("summary", entry.summary),
+        ):
             if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in text):
                 problems.append(f"{label} with a control or line-break character: {text[:80]!r}")
     if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in parsed.title):
@@ -64,7 +72,9 @@ def entry_problems(parsed: ParsedFeed) -> list[str]:
     return problems
 
 
-def run_corpus(root: Path, pool: WorkerPool, workers: int = 2) -> list[tuple[str, str, float, list[str]]]:
+def run_corpus(
+    root: Path, pool: WorkerPool, workers: int = 2
+) -> list[tuple[str, str, float, list[str]]]:
     """Batches run in parallel; a batch that overruns is re-run file by file, each with its own limit,
     so that the file that hangs is named and killed while the rest still get their outcome."""
     names = [p.relative_to(root).as_posix() for p in corpus_files(root)]
@@ -79,7 +89,9 @@ def run_corpus(root: Path, pool: WorkerPool, workers: int = 2) -> list[tuple[str
                 try:
                     results += pool.run(parse_files, str(root), [name], timeout=PER_FILE_SECONDS)
                 except WorkFailed as error:
-                    results.append((name, f"worker {error.kind}: {error.message}", PER_FILE_SECONDS, []))
+                    results.append(
+                        (name, f"worker {error.kind}: {error.message}", PER_FILE_SECONDS, [])
+                    )
             return results
 
     with ThreadPoolExecutor(max_workers=workers) as executor:
@@ -102,8 +114,10 @@ def corpus_run(corpus: Path) -> dict:
     elapsed = time.monotonic() - started
     counts = Counter(outcome for _, outcome, _, _ in rows)
     slowest = max(rows, key=lambda row: row[2])
-    print(f"\nfeedparser corpus: {len(rows)} files in {elapsed:.1f} s, outcomes {dict(counts)}, "
-          f"slowest {slowest[0]} {slowest[2]:.2f} s")
+    print(
+        f"\nfeedparser corpus: {len(rows)} files in {elapsed:.1f} s, outcomes {dict(counts)}, "
+        f"slowest {slowest[0]} {slowest[2]:.2f} s"
+    )
     return {"rows": rows, "counts": counts, "elapsed": elapsed}
 
 
@@ -118,7 +132,11 @@ def test_every_file_is_a_feed_or_a_feed_parse_error(corpus, corpus_run):
 
 
 def test_every_file_parses_within_the_time_limit(corpus_run):
-    slow = [(name, round(seconds, 2)) for name, _, seconds, _ in corpus_run["rows"] if seconds >= PER_FILE_SECONDS]
+    slow = [
+        (name, round(seconds, 2))
+        for name, _, seconds, _ in corpus_run["rows"]
+        if seconds >= PER_FILE_SECONDS
+    ]
     assert not slow, slow
 
 
@@ -132,16 +150,25 @@ def test_parsed_entries_have_web_links_and_one_line_text(corpus_run):
     [
         ("gzip.gz", "gzip", "parsed"),
         ("deflate.z", "deflate", "parsed"),
-        ("deflate-no-headers.z", "deflate", "parsed"),  # a bare deflate stream, as some servers send
+        (
+            "deflate-no-headers.z",
+            "deflate",
+            "parsed",
+        ),  # a bare deflate stream, as some servers send
         ("gzip-struct-error.gz", "gzip", "http"),
         ("gzip-not-compressed.gz", "gzip", "http"),
         ("deflate-not-compressed.z", "deflate", "http"),
     ],
 )
-def test_compressed_corpus_files_served_with_their_content_encoding(corpus, site, name, encoding, expected):
+def test_compressed_corpus_files_served_with_their_content_encoding(
+    corpus, site, name, encoding, expected
+):
     """feedparser's compression cases, served as its own test server serves them."""
-    site.routes[f"/{name}"] = Resource((corpus / "compression" / name).read_bytes(), "application/atom+xml",
-                                       headers={"Content-Encoding": encoding})
+    site.routes[f"/{name}"] = Resource(
+        (corpus / "compression" / name).read_bytes(),
+        "application/atom+xml",
+        headers={"Content-Encoding": encoding},
+    )
     limits = FetchLimits(max_bytes=64 * 1024, connect_timeout=2.0, deadline=4.0)
     with make_client("atlaswatch-test", 2.0, LOOPBACK) as http:
         try:

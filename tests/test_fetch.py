@@ -49,12 +49,15 @@ def test_conditional_get_gets_304(site, http):
     assert first.status == 200 and first.content == b"<rss></rss>"
     again = fetch(http, site.url + "/feed", LIMITS, LOOPBACK, etag=first.headers["etag"])
     assert again.not_modified and again.content == b""
-    by_date = fetch(http, site.url + "/feed", LIMITS, LOOPBACK, last_modified=first.headers["last-modified"])
+    by_date = fetch(
+        http, site.url + "/feed", LIMITS, LOOPBACK, last_modified=first.headers["last-modified"]
+    )
     assert by_date.not_modified
 
 
 @pytest.mark.parametrize(
-    ("status", "kind"), [(404, "http"), (401, "http"), (403, "http"), (410, "gone"), (500, "http_server")]
+    ("status", "kind"),
+    [(404, "http"), (401, "http"), (403, "http"), (410, "gone"), (500, "http_server")],
 )
 def test_error_statuses(site, http, status, kind):
     site.routes["/x"] = Resource(b"no", "text/plain", status=status, conditional=False)
@@ -65,10 +68,12 @@ def test_error_statuses(site, http, status, kind):
 
 
 def test_429_and_503_carry_retry_after(site, http):
-    site.routes["/busy"] = Resource(b"slow down", "text/plain", status=429, headers={"Retry-After": "120"},
-                                    conditional=False)
-    site.routes["/down"] = Resource(b"later", "text/plain", status=503, headers={"Retry-After": "30"},
-                                    conditional=False)
+    site.routes["/busy"] = Resource(
+        b"slow down", "text/plain", status=429, headers={"Retry-After": "120"}, conditional=False
+    )
+    site.routes["/down"] = Resource(
+        b"later", "text/plain", status=503, headers={"Retry-After": "30"}, conditional=False
+    )
     for path, wait in (("/busy", 120), ("/down", 30)):
         with pytest.raises(FetchError) as caught:
             fetch(http, site.url + path, LIMITS, LOOPBACK)
@@ -95,7 +100,9 @@ def test_redirects_are_followed_and_permanent_ones_reported(site, http):
     site.routes["/old"] = redirect("/new", 301)
     site.routes["/new"] = Resource(b"<rss/>", "application/rss+xml")
     result = fetch(http, site.url + "/old", LIMITS, LOOPBACK)
-    assert result.final_url == site.url + "/new" and result.moved_permanently_to == site.url + "/new"
+    assert (
+        result.final_url == site.url + "/new" and result.moved_permanently_to == site.url + "/new"
+    )
     site.routes["/temp"] = redirect("/new", 302)
     assert fetch(http, site.url + "/temp", LIMITS, LOOPBACK).moved_permanently_to is None
 
@@ -108,7 +115,9 @@ def test_redirect_loop_stops(site, http):
     assert caught.value.kind == "redirects"
 
 
-@pytest.mark.parametrize("target", ["http://127.0.0.2:{port}/x", "http://[::1]:{port}/x", "file:///etc/passwd"])
+@pytest.mark.parametrize(
+    "target", ["http://127.0.0.2:{port}/x", "http://[::1]:{port}/x", "file:///etc/passwd"]
+)
 def test_redirect_to_a_forbidden_target_is_refused_before_connecting(site, http, target):
     port = site.url.rsplit(":", 1)[1]
     site.routes["/hop"] = redirect(target.format(port=port))
@@ -117,7 +126,9 @@ def test_redirect_to_a_forbidden_target_is_refused_before_connecting(site, http,
     assert caught.value.kind == "blocked"
 
 
-def test_a_name_that_rebinds_to_a_forbidden_address_after_the_check_is_not_connected_to(site, http, monkeypatch):
+def test_a_name_that_rebinds_to_a_forbidden_address_after_the_check_is_not_connected_to(
+    site, http, monkeypatch
+):
     """DNS rebinding: the name answers 127.0.0.1 (allowed here) when the request is checked,
     then 127.0.0.2 (not allowed) when the connection is opened. No DNS server can be run here
     that the system resolver would ask, so getaddrinfo stands in for one."""
@@ -143,8 +154,13 @@ def test_a_name_that_rebinds_to_a_forbidden_address_after_the_check_is_not_conne
 
 def test_a_name_is_connected_to_at_the_address_that_was_checked(site, http, monkeypatch):
     real_getaddrinfo = socket.getaddrinfo
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *args, **kwargs: real_getaddrinfo(
-        "127.0.0.1" if host == "feeds.test" else host, port, *args, **kwargs))
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, port, *args, **kwargs: real_getaddrinfo(
+            "127.0.0.1" if host == "feeds.test" else host, port, *args, **kwargs
+        ),
+    )
     site.routes["/x"] = Resource(b"<rss></rss>", "application/rss+xml")
     port = site.url.rsplit(":", 1)[1]
     assert fetch(http, f"http://feeds.test:{port}/x", LIMITS, LOOPBACK).content == b"<rss></rss>"
@@ -162,16 +178,27 @@ def tls_site(tmp_path, monkeypatch):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "feeds.test")])
     now = datetime.now(UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("feeds.test")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("feeds.test")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert_file, key_file)
     seen: list[str | None] = []
@@ -192,8 +219,13 @@ def tls_site(tmp_path, monkeypatch):
     server.socket = server_context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     real_getaddrinfo = socket.getaddrinfo
-    monkeypatch.setattr(socket, "getaddrinfo", lambda host, port, *args, **kwargs: real_getaddrinfo(
-        "127.0.0.1" if host in ("feeds.test", "other.test") else host, port, *args, **kwargs))
+    monkeypatch.setattr(
+        socket,
+        "getaddrinfo",
+        lambda host, port, *args, **kwargs: real_getaddrinfo(
+            "127.0.0.1" if host in ("feeds.test", "other.test") else host, port, *args, **kwargs
+        ),
+    )
     client_context = ssl.create_default_context(cafile=str(cert_file))
     with httpx.Client(transport=guarded_transport(LOOPBACK, verify=client_context)) as client:
         yield server.server_address[1], client, seen
@@ -203,7 +235,9 @@ def tls_site(tmp_path, monkeypatch):
 
 def test_https_through_the_address_check_still_verifies_the_name_it_was_asked_for(tls_site):
     port, client, seen = tls_site
-    assert fetch(client, f"https://feeds.test:{port}/feed", LIMITS, LOOPBACK).content == b"<rss></rss>"
+    assert (
+        fetch(client, f"https://feeds.test:{port}/feed", LIMITS, LOOPBACK).content == b"<rss></rss>"
+    )
     assert seen == ["feeds.test"]  # the name went out as SNI, though the socket went to 127.0.0.1
     with pytest.raises(FetchError) as caught:
         fetch(client, f"https://other.test:{port}/feed", LIMITS, LOOPBACK)
@@ -219,7 +253,9 @@ def test_lying_content_length_is_still_capped(site, http):
         request.wfile.write(b"x" * (LIMITS.max_bytes * 2))
 
     site.routes["/liar"] = liar
-    site.routes["/honest-big"] = Resource(b"x" * (LIMITS.max_bytes + 1), "text/plain", conditional=False)
+    site.routes["/honest-big"] = Resource(
+        b"x" * (LIMITS.max_bytes + 1), "text/plain", conditional=False
+    )
     with pytest.raises(FetchError) as caught:
         fetch(http, site.url + "/honest-big", LIMITS, LOOPBACK)
     assert caught.value.kind == "too_large"
@@ -247,16 +283,21 @@ def test_unbounded_body_without_length_is_capped(site, http):
 def test_gzip_bomb_stops_at_the_cap(site, http):
     bomb = gzip.compress(b"\0" * (50 * 1024 * 1024))
     assert len(bomb) < 100 * 1024
-    site.routes["/bomb"] = Resource(bomb, "application/rss+xml", headers={"Content-Encoding": "gzip"},
-                                    conditional=False)
+    site.routes["/bomb"] = Resource(
+        bomb, "application/rss+xml", headers={"Content-Encoding": "gzip"}, conditional=False
+    )
     with pytest.raises(FetchError) as caught:
         fetch(http, site.url + "/bomb", LIMITS, LOOPBACK)
     assert caught.value.kind == "too_large"
 
 
 def test_gzip_body_is_decompressed(site, http):
-    site.routes["/gz"] = Resource(gzip.compress(b"<rss>ok</rss>"), "application/rss+xml",
-                                  headers={"Content-Encoding": "gzip"}, conditional=False)
+    site.routes["/gz"] = Resource(
+        gzip.compress(b"<rss>ok</rss>"),
+        "application/rss+xml",
+        headers={"Content-Encoding": "gzip"},
+        conditional=False,
+    )
     assert fetch(http, site.url + "/gz", LIMITS, LOOPBACK).content == b"<rss>ok</rss>"
 
 

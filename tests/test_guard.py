@@ -68,7 +68,15 @@ def test_allow_private_networks_lets_everything_through():
 
 @pytest.mark.parametrize(
     "url",
-    ["file:///etc/passwd", "data:text/plain,hi", "gopher://x/", "javascript:alert(1)", "ftp://x/feed", "/relative", "http://"],
+    [
+        "file:///etc/passwd",
+        "data:text/plain,hi",
+        "gopher://x/",
+        "javascript:alert(1)",
+        "ftp://x/feed",
+        "/relative",
+        "http://",
+    ],
 )
 def test_only_http_urls_with_a_host(url):
     with pytest.raises(BlockedURL):

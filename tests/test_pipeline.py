@@ -29,16 +29,25 @@ def world(site, tmp_path):
     articles = load_sample_articles()
     routes, feeds = build_site(articles, site.url)
     site.routes.update(routes)
-    site.routes["/not-a-feed.xml"] = Resource(b"<!DOCTYPE html><html><body>Hello</body></html>", "text/html")
+    site.routes["/not-a-feed.xml"] = Resource(
+        b"<!DOCTYPE html><html><body>Hello</body></html>", "text/html"
+    )
     site.routes["/empty/page.html"] = Resource(EMPTY_PAGE)
     site.routes["/feeds/summary-only.xml"] = Resource(
         f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Summary only</title>
         <item><title>Brief: Morocco and Senegal hold naval talks</title><link>{site.url}/empty/page.html</link>
         <description>The navies of Morocco and Senegal discussed joint patrols off Dakhla.</description></item>
-        </channel></rss>""".encode(), "application/rss+xml")
+        </channel></rss>""".encode(),
+        "application/rss+xml",
+    )
     feeds += [("/not-a-feed.xml", "Not a feed"), ("/feeds/summary-only.xml", "Summary only")]
     config = write_config(tmp_path, site.url, feeds)
-    return {"articles": articles, "config": str(config), "db": tmp_path / "atlaswatch.db", "site": site}
+    return {
+        "articles": articles,
+        "config": str(config),
+        "db": tmp_path / "atlaswatch.db",
+        "site": site,
+    }
 
 
 def stored(db_path):
@@ -55,7 +64,9 @@ def test_poll_then_digest_end_to_end(world, smtp_server, monkeypatch):
     assert sample_urls <= set(articles) and len(articles) == len(sample_urls) + 1
     relayed = world["articles"][0]
     assert world["site"].hits[f"/{relayed['domain']}/{relayed['slug']}.html"] == 1
-    own_feed = articles[f"{world['site'].url}/{relayed['domain']}/{relayed['slug']}.html"]["feed_url"]
+    own_feed = articles[f"{world['site'].url}/{relayed['domain']}/{relayed['slug']}.html"][
+        "feed_url"
+    ]
     assert not own_feed.endswith("/feeds/wire-relay.xml")
     assert summary["stored"] == len(articles)
     # Reader comments are not article text.
@@ -67,7 +78,11 @@ def test_poll_then_digest_end_to_end(world, smtp_server, monkeypatch):
         assert article["paragraphs"][0][:40] in row["text"]
     # The page with no article text keeps the feed's summary and says so.
     empty = articles[f"{world['site'].url}/empty/page.html"]
-    assert empty["extraction_status"] == "fallback" and "Dakhla" in empty["text"] and "summary" in empty["extraction_note"]
+    assert (
+        empty["extraction_status"] == "fallback"
+        and "Dakhla" in empty["text"]
+        and "summary" in empty["extraction_note"]
+    )
     # Broken feeds are recorded with their kind, the rest of the run went on.
     health = {row["name"]: row for row in list_feeds(db)}
     assert health["Closed Outlet (gone)"]["last_error_kind"] == "http"
@@ -76,22 +91,32 @@ def test_poll_then_digest_end_to_end(world, smtp_server, monkeypatch):
     # Everything stored was classified, and the clear cases are right.
     tags = {row["article_id"]: row for row in db.query("SELECT * FROM classifications")}
     assert len(tags) == len(articles)
-    by_slug = {a["slug"]: tags[articles[f"{world['site'].url}/{a['domain']}/{a['slug']}.html"]["id"]]
-               for a in world["articles"]}
+    by_slug = {
+        a["slug"]: tags[articles[f"{world['site'].url}/{a['domain']}/{a['slug']}.html"]["id"]]
+        for a in world["articles"]
+    }
     assert by_slug["african-lion-2027-planning-conference-agadir"]["relevant"] == 1
     assert "US" in json.loads(by_slug["african-lion-2027-planning-conference-agadir"]["partners"])
     assert by_slug["casablanca-derby-goalless-draw"]["relevant"] == 0
     # The poll summary is in the Prefect UI.
     artifact = Artifact.get("poll-summary")
-    assert artifact is not None and "Closed Outlet" in artifact.data and "New matches" in artifact.data
+    assert (
+        artifact is not None and "Closed Outlet" in artifact.data and "New matches" in artifact.data
+    )
     assert float(Artifact.get("poll-progress").data) == 100.0
 
     # A second poll: every feed answers 304, no page is fetched again.
     page_hits = {path: n for path, n in world["site"].hits.items() if path.endswith(".html")}
     again = poll_feeds(world["config"], force=True)
     assert again["stored"] == 0
-    assert {path: n for path, n in world["site"].hits.items() if path.endswith(".html")} == page_hits
-    outcomes = {info["outcome"] for url, info in again["per_feed"].items() if "closed" not in url and "not-a-feed" not in url}
+    assert {
+        path: n for path, n in world["site"].hits.items() if path.endswith(".html")
+    } == page_hits
+    outcomes = {
+        info["outcome"]
+        for url, info in again["per_feed"].items()
+        if "closed" not in url and "not-a-feed" not in url
+    }
     assert outcomes == {"not_modified"}
 
     # The SMTP server refuses: nothing is marked sent.
@@ -114,12 +139,17 @@ def test_poll_then_digest_end_to_end(world, smtp_server, monkeypatch):
     message = email.message_from_bytes(smtp_server.messages[0].content, policy=policy.default)
     assert message.get_content_type() == "multipart/alternative"
     html = message.get_body(("html",)).get_content()
-    assert "African Lion" in html and "Closed Outlet" in html  # a story, and the footer's failing feed
+    # A story, and the footer's failing feed.
+    assert "African Lion" in html and "Closed Outlet" in html
     assert "&lt;2027-2029&gt;" in html or "2027-2029" not in html
     assert message.get_body(("plain",)).get_content().count('Why: "') == len(pending)
-    explained = [json.loads(row[0]) for row in db.execute(
-        "SELECT evidence FROM classifications WHERE relevant = 1").fetchall()]
-    assert len(explained) == len(pending) and all(evidence["relevant"]["sentence"] for evidence in explained)
+    explained = [
+        json.loads(row[0])
+        for row in db.execute("SELECT evidence FROM classifications WHERE relevant = 1").fetchall()
+    ]
+    assert len(explained) == len(pending) and all(
+        evidence["relevant"]["sentence"] for evidence in explained
+    )
     assert pending_digest_items(db) == []
     assert send_digest(world["config"])["stories"] == 0
     assert "Nothing new" in Artifact.get("digest-preview").data
@@ -135,7 +165,9 @@ def test_digest_goes_to_the_outbox_without_smtp(world):
     assert eml.with_suffix(".html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
-def test_a_digest_whose_model_cannot_load_goes_out_without_supporting_sentences(world, tmp_path, monkeypatch):
+def test_a_digest_whose_model_cannot_load_goes_out_without_supporting_sentences(
+    world, tmp_path, monkeypatch
+):
     poll_feeds(world["config"])
     bad = tmp_path / "evil.skops"
     bad.write_bytes(b"\x80\x04\x95pickle-bytes")
@@ -155,7 +187,9 @@ def test_dry_run_marks_nothing(world):
     assert len(pending_digest_items(db)) == before
 
 
-def test_refused_model_file_stores_articles_unclassified_then_a_good_run_classifies_them(world, tmp_path, monkeypatch):
+def test_refused_model_file_stores_articles_unclassified_then_a_good_run_classifies_them(
+    world, tmp_path, monkeypatch
+):
     bad = tmp_path / "evil.skops"
     bad.write_bytes(b"\x80\x04\x95pickle-bytes")
     monkeypatch.setenv("ATLASWATCH_CLASSIFIER_MODEL", str(bad))
@@ -171,13 +205,25 @@ def test_refused_model_file_stores_articles_unclassified_then_a_good_run_classif
 
 
 def test_serve_schedules_the_poll_the_digest_and_retraining_from_the_config(tmp_path):
-    config = write_config(tmp_path, "http://127.0.0.1:9", [("/feed.xml", "Feed")], extra=(
-        '[schedule]\npoll_every_minutes = 45\ndigest_cron = "30 6 * * 1-5"\ntimezone = "Europe/Madrid"'))
+    config = write_config(
+        tmp_path,
+        "http://127.0.0.1:9",
+        [("/feed.xml", "Feed")],
+        extra=(
+            '[schedule]\npoll_every_minutes = 45\ndigest_cron = "30 6 * * 1-5"\ntimezone = "Europe/Madrid"'
+        ),
+    )
     deployments = {d.flow_name: d for d in scheduled_deployments(str(config))}
     assert set(deployments) == {"poll-feeds", "send-digest", "retrain-classifier"}
-    assert all(d.parameters == {"config": str(config)} and d.concurrency_limit == 1 for d in deployments.values())
+    assert all(
+        d.parameters == {"config": str(config)} and d.concurrency_limit == 1
+        for d in deployments.values()
+    )
     (poll,) = deployments["poll-feeds"].schedules
-    assert poll.schedule.interval == timedelta(minutes=45) and poll.schedule.timezone == "Europe/Madrid"
+    assert (
+        poll.schedule.interval == timedelta(minutes=45)
+        and poll.schedule.timezone == "Europe/Madrid"
+    )
     (digest,) = deployments["send-digest"].schedules
     assert digest.schedule.cron == "30 6 * * 1-5" and digest.schedule.timezone == "Europe/Madrid"
     assert not deployments["retrain-classifier"].schedules

@@ -20,13 +20,19 @@ from storage import open_database
 from tests.conftest import write_config
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-PAGE = ("<html><body><article><h1>{title}</h1><p>" + "The Royal Armed Forces and their partners met. " * 12
-        + "</p></article></body></html>")
+PAGE = (
+    "<html><body><article><h1>{title}</h1><p>"
+    + "The Royal Armed Forces and their partners met. " * 12
+    + "</p></article></body></html>"
+)
 
 
 def rss(site_url: str, items: list[tuple[str, str, str]]) -> bytes:
-    body = "".join(f"<item><title>{title}</title><link>{site_url}{path}</link><guid>{guid}</guid>"
-                   f"<description>Teaser for {title}</description></item>" for title, path, guid in items)
+    body = "".join(
+        f"<item><title>{title}</title><link>{site_url}{path}</link><guid>{guid}</guid>"
+        f"<description>Teaser for {title}</description></item>"
+        for title, path, guid in items
+    )
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{body}</channel></rss>'.encode()
 
 
@@ -48,7 +54,9 @@ def poll_once(env, http, now=NOW):
     parsed = parse_fetched(env["pool"], result, env["settings"], now)
     new = select_new(env["db"], parsed.entries)
     articles = fetch_articles(http, env["pool"], new, feed["url"], env["settings"], now)
-    store_feed_poll(env["db"], feed, result, articles, [], env["settings"], now, len(parsed.entries))
+    store_feed_poll(
+        env["db"], feed, result, articles, [], env["settings"], now, len(parsed.entries)
+    )
     return result, articles
 
 
@@ -58,12 +66,16 @@ def test_guid_churn_does_not_store_a_story_twice(env):
     site = env["site"]
     site.routes["/a.html"] = Resource(PAGE.format(title="A").encode())
     site.routes["/a2.html"] = Resource(PAGE.format(title="A").encode())
-    site.routes["/feed.xml"] = Resource(rss(site.url, [("Story A", "/a.html", "guid-1")]), "application/rss+xml")
+    site.routes["/feed.xml"] = Resource(
+        rss(site.url, [("Story A", "/a.html", "guid-1")]), "application/rss+xml"
+    )
     with make_client("t", 3, policy_from(env["settings"])) as http:
         _, first = poll_once(env, http)
         assert len(first) == 1
         # The publisher regenerates GUIDs and links for the same entry.
-        site.routes["/feed.xml"] = Resource(rss(site.url, [("Story A", "/a2.html", "guid-2")]), "application/rss+xml")
+        site.routes["/feed.xml"] = Resource(
+            rss(site.url, [("Story A", "/a2.html", "guid-2")]), "application/rss+xml"
+        )
         _, second = poll_once(env, http, NOW + timedelta(minutes=30))
         assert second == []
 
@@ -75,10 +87,14 @@ def test_same_bytes_with_a_new_etag_is_not_parsed_again(env):
     site = env["site"]
     site.routes["/a.html"] = Resource(PAGE.format(title="A").encode())
     body = rss(site.url, [("Story A", "/a.html", "g")])
-    site.routes["/feed.xml"] = Resource(body, "application/rss+xml", conditional=False, headers={"ETag": '"v1"'})
+    site.routes["/feed.xml"] = Resource(
+        body, "application/rss+xml", conditional=False, headers={"ETag": '"v1"'}
+    )
     with make_client("t", 3, policy_from(env["settings"])) as http:
         poll_once(env, http)
-        site.routes["/feed.xml"] = Resource(body, "application/rss+xml", conditional=False, headers={"ETag": '"v2"'})
+        site.routes["/feed.xml"] = Resource(
+            body, "application/rss+xml", conditional=False, headers={"ETag": '"v2"'}
+        )
         feed = feed_store.list_feeds(env["db"])[0]
         result = fetch_feed(http, feed, env["settings"])
         assert result.status == 200 and body_hash(result.content) == feed["body_hash"]
@@ -89,7 +105,9 @@ def test_permanent_redirect_moves_the_feed_for_good(env):
 
     site = env["site"]
     site.routes["/a.html"] = Resource(PAGE.format(title="A").encode())
-    site.routes["/new-feed.xml"] = Resource(rss(site.url, [("Story A", "/a.html", "g")]), "application/rss+xml")
+    site.routes["/new-feed.xml"] = Resource(
+        rss(site.url, [("Story A", "/a.html", "g")]), "application/rss+xml"
+    )
 
     def moved(request):
         request.send_response(301)
@@ -101,7 +119,10 @@ def test_permanent_redirect_moves_the_feed_for_good(env):
     with make_client("t", 3, policy_from(env["settings"])) as http:
         poll_once(env, http)
     rows = {row["url"]: row for row in feed_store.list_feeds(env["db"])}
-    assert rows[site.url + "/feed.xml"]["status"] == "moved" and "update your config" in rows[site.url + "/feed.xml"]["note"]
+    assert (
+        rows[site.url + "/feed.xml"]["status"] == "moved"
+        and "update your config" in rows[site.url + "/feed.xml"]["note"]
+    )
     assert rows[site.url + "/new-feed.xml"]["status"] == "active"
     # The config still lists the old address: it is not polled again.
     feed_store.sync_feeds(env["db"], [(site.url + "/feed.xml", "Feed")], NOW)

@@ -41,11 +41,14 @@ REALWORLD = SHARED / "realworld"
 MEDIAN_F1_FLOOR = 0.85
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 WORD = re.compile(r"\w+")
-MOJIBAKE = re.compile("[ÃÂ][\u0080-\u00bf]|Ð[\u0080-\u00bf]")  # UTF-8 read as Latin-1 / windows-1252
+# UTF-8 read as Latin-1 / windows-1252.
+MOJIBAKE = re.compile("[ÃÂ][\u0080-\u00bf]|Ð[\u0080-\u00bf]")
 # Entries the feed really has but that carry nothing to keep: an empty <item> (09) and the empty
 # <item/> nested inside each real item (19); each is skipped with "the entry has no link".
-KEPT_BELOW_FEEDPARSER = {"09_le_cercle_psy_rss2_undeclared_latin1.xml": 1,
-                         "19_pcmag_dvorak_rss2_illegally_nested_items.xml": 10}
+KEPT_BELOW_FEEDPARSER = {
+    "09_le_cercle_psy_rss2_undeclared_latin1.xml": 1,
+    "19_pcmag_dvorak_rss2_illegally_nested_items.xml": 10,
+}
 TRUNCATED = "18_reuters_most_read_rss2_truncated.xml"
 
 
@@ -55,7 +58,11 @@ def _manifest(root: Path) -> dict[str, Any]:
 
 def _feed_names() -> list[str]:
     folder = REALWORLD / "feeds"
-    return sorted(p.name for p in folder.glob("*.xml")) if folder.is_dir() else ["(shared/realworld missing)"]
+    return (
+        sorted(p.name for p in folder.glob("*.xml"))
+        if folder.is_dir()
+        else ["(shared/realworld missing)"]
+    )
 
 
 FEEDS = _feed_names()
@@ -70,7 +77,10 @@ def feed_content_type(record: dict[str, Any]) -> str:
     """What a real server sends: UTF-8 feeds labelled so; the others as XML with no charset, so that
     the XML declaration (or its absence) decides, as in the wild."""
     kind = "application/atom+xml" if "atom" in record["format"].lower() else "application/rss+xml"
-    if record["decodes_as_utf8"] and (record["declared_encoding"] or "utf-8").lower() in ("utf-8", "none"):
+    if record["decodes_as_utf8"] and (record["declared_encoding"] or "utf-8").lower() in (
+        "utf-8",
+        "none",
+    ):
         return f"{kind}; charset=utf-8"
     return "application/xml"
 
@@ -83,7 +93,9 @@ def page_content_type(record: dict[str, Any]) -> str:
 
 def clean_line(text: str) -> bool:
     """One line of text: no control or line-separator characters, no runs of whitespace."""
-    return all(unicodedata.category(c) not in ("Cc", "Zl", "Zp") for c in text) and text == " ".join(text.split())
+    return all(
+        unicodedata.category(c) not in ("Cc", "Zl", "Zp") for c in text
+    ) and text == " ".join(text.split())
 
 
 def is_web_link(link: str) -> bool:
@@ -128,7 +140,10 @@ def truth_for(page: Path) -> dict[str, Any] | None:
             parts += section.get("headline", []) + section.get("paragraphs", [])
         return {"text": "\n".join(parts)}
     if "must_contain" in data:
-        return {"must_contain": data["must_contain"], "must_not_contain": data.get("must_not_contain", [])}
+        return {
+            "must_contain": data["must_contain"],
+            "must_not_contain": data.get("must_not_contain", []),
+        }
     return None
 
 
@@ -158,7 +173,9 @@ def serve_realworld(root: Path) -> Iterator[Realworld]:
             feeds[path.name] = server.url + route
             if not record["decodes_as_utf8"]:
                 wrong = f"/misdeclared/{path.name}"
-                server.routes[wrong] = Resource(path.read_bytes(), "application/rss+xml; charset=utf-8")
+                server.routes[wrong] = Resource(
+                    path.read_bytes(), "application/rss+xml; charset=utf-8"
+                )
                 misdeclared[path.name] = server.url + wrong
         for record in manifest["html"]:
             relative = record["file"].removeprefix("html/")
@@ -169,11 +186,14 @@ def serve_realworld(root: Path) -> Iterator[Realworld]:
         yield Realworld(server, feeds, misdeclared, pages, manifest)
 
 
-def fetch_and_parse(site: Realworld, urls: dict[str, str], settings: Settings,
-                    pool: WorkerPool) -> dict[str, ParsedFeed | FeedParseError | FetchError]:
+def fetch_and_parse(
+    site: Realworld, urls: dict[str, str], settings: Settings, pool: WorkerPool
+) -> dict[str, ParsedFeed | FeedParseError | FetchError]:
     """Each feed through the poll's own steps; the outcome, or the recorded error."""
     outcomes: dict[str, ParsedFeed | FeedParseError | FetchError] = {}
-    with make_client("atlaswatch-test", settings.fetch.connect_timeout, policy_from(settings)) as http:
+    with make_client(
+        "atlaswatch-test", settings.fetch.connect_timeout, policy_from(settings)
+    ) as http:
         for name, url in urls.items():
             try:
                 result = fetch_feed(http, {"url": url}, settings)
@@ -188,11 +208,19 @@ def feed_table(outcomes: dict[str, Any], manifest: dict[str, Any]) -> list[dict[
     upstream = manifest["baseline_check_not_ground_truth"]["results"]["feeds"]
     rows = []
     for name, outcome in outcomes.items():
-        row: dict[str, Any] = {"feed": name, "feedparser_items": upstream.get(name, {}).get("entries")}
+        row: dict[str, Any] = {
+            "feed": name,
+            "feedparser_items": upstream.get(name, {}).get("entries"),
+        }
         if isinstance(outcome, ParsedFeed):
-            row |= {"outcome": "parsed", "version": outcome.version, "entries_in_feed": outcome.total_entries,
-                    "kept": len(outcome.entries), "skipped": len(outcome.skipped),
-                    "warning": (outcome.warning or "")[:80]}
+            row |= {
+                "outcome": "parsed",
+                "version": outcome.version,
+                "entries_in_feed": outcome.total_entries,
+                "kept": len(outcome.entries),
+                "skipped": len(outcome.skipped),
+                "warning": (outcome.warning or "")[:80],
+            }
         else:
             row |= {"outcome": f"error:{outcome.kind}", "error": outcome.message[:120]}
         rows.append(row)
@@ -208,8 +236,13 @@ def extraction_scores(root: Path = REALWORLD, out: Path | None = None) -> dict[s
     """
     started = time.monotonic()
     settings = loopback_settings()
-    with serve_realworld(root) as site, WorkerPool(2, timeout=60) as pool, \
-            make_client("atlaswatch-test", settings.fetch.connect_timeout, policy_from(settings)) as http:
+    with (
+        serve_realworld(root) as site,
+        WorkerPool(2, timeout=60) as pool,
+        make_client(
+            "atlaswatch-test", settings.fetch.connect_timeout, policy_from(settings)
+        ) as http,
+    ):
         names = list(site.pages)
         entries = [_entry_for(site.pages[name]) for name in names]
         articles = fetch_articles(http, pool, entries, site.server.url + "/feed", settings, NOW)
@@ -217,16 +250,32 @@ def extraction_scores(root: Path = REALWORLD, out: Path | None = None) -> dict[s
     for name, article in zip(names, articles, strict=True):
         truth = truth_for(root / "pages" / name)
         text = article["text"]
-        row: dict[str, Any] = {"page": name, "status": article["extraction_status"], "chars": len(text),
-                               "note": article["extraction_note"]}
+        row: dict[str, Any] = {
+            "page": name,
+            "status": article["extraction_status"],
+            "chars": len(text),
+            "note": article["extraction_note"],
+        }
         if truth and "text" in truth:
             precision, recall, f1 = token_scores(text, truth["text"])
-            row |= {"truth": "full", "precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+            row |= {
+                "truth": "full",
+                "precision": round(precision, 4),
+                "recall": round(recall, 4),
+                "f1": round(f1, 4),
+            }
         elif truth:
-            row |= {"truth": "partial",
-                    "must_contain": [sum(s in text for s in truth["must_contain"]), len(truth["must_contain"])],
-                    "must_not_contain": [sum(s not in text for s in truth["must_not_contain"]),
-                                         len(truth["must_not_contain"])]}
+            row |= {
+                "truth": "partial",
+                "must_contain": [
+                    sum(s in text for s in truth["must_contain"]),
+                    len(truth["must_contain"]),
+                ],
+                "must_not_contain": [
+                    sum(s not in text for s in truth["must_not_contain"]),
+                    len(truth["must_not_contain"]),
+                ],
+            }
         else:
             row["truth"] = "none"
         rows.append(row)
@@ -241,9 +290,14 @@ def extraction_scores(root: Path = REALWORLD, out: Path | None = None) -> dict[s
         "min_f1": f1s[0] if f1s else None,
         "worst_5": [(row["page"], row["f1"]) for row in scored[:5]],
         "partial_pages": len(partial),
-        "must_contain_found": [sum(r["must_contain"][0] for r in partial), sum(r["must_contain"][1] for r in partial)],
-        "must_not_contain_avoided": [sum(r["must_not_contain"][0] for r in partial),
-                                     sum(r["must_not_contain"][1] for r in partial)],
+        "must_contain_found": [
+            sum(r["must_contain"][0] for r in partial),
+            sum(r["must_contain"][1] for r in partial),
+        ],
+        "must_not_contain_avoided": [
+            sum(r["must_not_contain"][0] for r in partial),
+            sum(r["must_not_contain"][1] for r in partial),
+        ],
         "statuses": dict(Counter(row["status"] for row in rows)),
         "seconds": round(time.monotonic() - started, 2),
         "rows": rows,
@@ -255,8 +309,16 @@ def extraction_scores(root: Path = REALWORLD, out: Path | None = None) -> dict[s
 
 
 def _entry_for(url: str) -> Entry:
-    return Entry(link=url, canonical=canonical_url(url), title="", summary="", guid=url, author="",
-                 published=None, dedupe_key=url)
+    return Entry(
+        link=url,
+        canonical=canonical_url(url),
+        title="",
+        summary="",
+        guid=url,
+        author="",
+        published=None,
+        dedupe_key=url,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -281,18 +343,24 @@ def feed_run(realworld: Path) -> dict[str, Any]:
         print("\nrealworld feeds:")
         for row in feed_table(outcomes, site.manifest):
             print("  " + json.dumps(row, ensure_ascii=False))
-        return {"outcomes": outcomes, "misdeclared": misdeclared, "manifest": site.manifest,
-                "urls": dict(site.feeds)}
+        return {
+            "outcomes": outcomes,
+            "misdeclared": misdeclared,
+            "manifest": site.manifest,
+            "urls": dict(site.feeds),
+        }
 
 
 @pytest.fixture(scope="module")
 def scores(realworld: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("realworld") / "extraction_scores.json"
     summary = extraction_scores(realworld, out)
-    print(f"\nrealworld extraction: median token F1 {summary['median_f1']}, mean {summary['mean_f1']}, "
-          f"min {summary['min_f1']} over {summary['pages_with_full_truth']} pages; worst {summary['worst_5']}; "
-          f"snippets found {summary['must_contain_found']}, boilerplate avoided "
-          f"{summary['must_not_contain_avoided']}; {summary['seconds']} s; figures in {out}")
+    print(
+        f"\nrealworld extraction: median token F1 {summary['median_f1']}, mean {summary['mean_f1']}, "
+        f"min {summary['min_f1']} over {summary['pages_with_full_truth']} pages; worst {summary['worst_5']}; "
+        f"snippets found {summary['must_contain_found']}, boilerplate avoided "
+        f"{summary['must_not_contain_avoided']}; {summary['seconds']} s; figures in {out}"
+    )
     return summary
 
 
@@ -315,7 +383,9 @@ def test_every_real_feed_parses_or_fails_with_a_recorded_reason(feed_run, name):
         assert upstream == 0
         return
     assert isinstance(outcome, ParsedFeed), f"{name} ({record['format']}) failed: {outcome}"
-    assert outcome.total_entries == upstream, "feedparser saw a different number of items than upstream"
+    assert outcome.total_entries == upstream, (
+        "feedparser saw a different number of items than upstream"
+    )
     assert len(outcome.entries) == upstream - KEPT_BELOW_FEEDPARSER.get(name, 0)
     # Every entry feedparser found is either kept or skipped with a stated reason.
     assert len(outcome.entries) + len(outcome.skipped) == outcome.total_entries
@@ -353,7 +423,9 @@ def test_urdu_feed_keeps_its_script(feed_run):
 
 
 def test_undeclared_latin1_feeds_are_read_as_latin1(feed_run):
-    assert "Ibope: Bolsonaro perde de Haddad, Ciro e Alckmin em simulações de 2º turno" in _titles(feed_run, "11_")
+    assert "Ibope: Bolsonaro perde de Haddad, Ciro e Alckmin em simulações de 2º turno" in _titles(
+        feed_run, "11_"
+    )
     assert "La criminalité liée surtout à... l'ennui ?" in _titles(feed_run, "09_")
     assert "Reações dos partidos ao veto de Marcelo" in _titles(feed_run, "10_")
 
@@ -363,7 +435,10 @@ def test_relative_atom_links_are_resolved_against_the_feed_url(feed_run):
     origin = "{0.scheme}://{0.netloc}/".format(urlsplit(feed_run["urls"][name]))
     links = [entry.link for entry in feed_run["outcomes"][name].entries]
     assert links and all(link.startswith(origin) for link in links)
-    assert origin + "livewire/hannity-announces-fox-hired-sebastian-gorka-national-security-strategist" in links
+    assert (
+        origin + "livewire/hannity-announces-fox-hired-sebastian-gorka-national-security-strategist"
+        in links
+    )
 
 
 def test_a_wrong_utf8_charset_header_does_not_garble_titles(feed_run):
@@ -381,14 +456,20 @@ def test_extraction_recovers_the_true_text(scores):
     assert scores["mean_f1"] >= 0.9
     found, wanted = scores["must_contain_found"]
     assert found >= 0.9 * wanted
-    assert scores["statuses"] == {"ok": scores["pages"]}, [r for r in scores["rows"] if r["status"] != "ok"]
+    assert scores["statuses"] == {"ok": scores["pages"]}, [
+        r for r in scores["rows"] if r["status"] != "ok"
+    ]
 
 
 def test_pages_in_legacy_charsets_are_decoded_by_their_declaration(scores):
     """windows-1250, ISO-8859-1, and a UTF-8 page with one broken sequence: every snippet survives."""
     rows = {row["page"]: row for row in scores["rows"]}
-    for page in ("trafilatura/rp.pl.unijne-fundusze.html", "trafilatura/badische-zeitung.de-Wohnungssuche.html",
-                 "trafilatura/winfuture.de-NASA.html", "trafilatura/radiomaryja.pl.sprzeciw.html"):
+    for page in (
+        "trafilatura/rp.pl.unijne-fundusze.html",
+        "trafilatura/badische-zeitung.de-Wohnungssuche.html",
+        "trafilatura/winfuture.de-NASA.html",
+        "trafilatura/radiomaryja.pl.sprzeciw.html",
+    ):
         found, wanted = rows[page]["must_contain"]
         assert found == wanted, (page, rows[page])
 
@@ -397,7 +478,14 @@ if __name__ == "__main__":
     target = Path(tempfile.gettempdir()) / "atlaswatch-realworld" / "extraction_scores.json"
     figures = extraction_scores(REALWORLD, target)
     with serve_realworld(REALWORLD) as served, WorkerPool(2, timeout=30) as workers:
-        table = feed_table(fetch_and_parse(served, served.feeds, loopback_settings(), workers), served.manifest)
-    json.dump({k: v for k, v in figures.items() if k != "rows"} | {"feeds": table, "written_to": str(target)},
-              sys.stdout, indent=1, ensure_ascii=False)
+        table = feed_table(
+            fetch_and_parse(served, served.feeds, loopback_settings(), workers), served.manifest
+        )
+    json.dump(
+        {k: v for k, v in figures.items() if k != "rows"}
+        | {"feeds": table, "written_to": str(target)},
+        sys.stdout,
+        indent=1,
+        ensure_ascii=False,
+    )
     print()

@@ -22,13 +22,27 @@ def test_retrain_promotes_a_model_that_classify_then_uses(tmp_path, monkeypatch)
     monkeypatch.setenv("ATLASWATCH_CONFIG", str(config))
     db = open_database(tmp_path / "atlaswatch.db")
     now = datetime.now(UTC).isoformat()
-    add_label(db, relevant=True, partners=["KR"], topics=["procurement"], at=now, lang="en",
-              title="Seoul offers K9 howitzers to Rabat",
-              text="South Korea's Hanwha Aerospace presented its K9 self-propelled howitzer to the Royal Armed "
-                   "Forces, with a delivery contract for Morocco under discussion in Seoul.")
-    add_label(db, relevant=False, partners=[], topics=[], at=now, lang="fr",
-              title="Le Maroc et l'Espagne signent un accord sur le tourisme",
-              text="Rabat et Madrid veulent attirer davantage de visiteurs grâce à une campagne commune.")
+    add_label(
+        db,
+        relevant=True,
+        partners=["KR"],
+        topics=["procurement"],
+        at=now,
+        lang="en",
+        title="Seoul offers K9 howitzers to Rabat",
+        text="South Korea's Hanwha Aerospace presented its K9 self-propelled howitzer to the Royal Armed "
+        "Forces, with a delivery contract for Morocco under discussion in Seoul.",
+    )
+    add_label(
+        db,
+        relevant=False,
+        partners=[],
+        topics=[],
+        at=now,
+        lang="fr",
+        title="Le Maroc et l'Espagne signent un accord sur le tourisme",
+        text="Rabat et Madrid veulent attirer davantage de visiteurs grâce à une campagne commune.",
+    )
     runner = CliRunner()
     result = runner.invoke(main, ["retrain", "--force"])
     assert result.exit_code == 0, result.output
@@ -39,8 +53,17 @@ def test_retrain_promotes_a_model_that_classify_then_uses(tmp_path, monkeypatch)
     report = Artifact.get("model-report").data
     assert version in report and "analysts' labels" in report
 
-    classified = runner.invoke(main, ["classify", "--explain"], input=json.dumps(
-        {"id": 1, "text": "Morocco and the United States opened the African Lion exercise in Tan-Tan."}) + "\n")
+    classified = runner.invoke(
+        main,
+        ["classify", "--explain"],
+        input=json.dumps(
+            {
+                "id": 1,
+                "text": "Morocco and the United States opened the African Lion exercise in Tan-Tan.",
+            }
+        )
+        + "\n",
+    )
     assert classified.exit_code == 0, classified.output
     assert json.loads(classified.stdout)["model_version"] == version
     status = runner.invoke(main, ["status"])

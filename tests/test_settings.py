@@ -18,8 +18,10 @@ def test_defaults_have_real_feeds_and_local_paths():
 
 def test_file_overrides_only_its_keys_and_paths_are_relative_to_it(tmp_path):
     config = tmp_path / "conf.toml"
-    config.write_text('[storage]\npath = "db/a.db"\n[email]\nsmtp_port = 2525\n'
-                      '[[feeds]]\nurl = "https://x.example/rss"\nname = "X"\n')
+    config.write_text(
+        '[storage]\npath = "db/a.db"\n[email]\nsmtp_port = 2525\n'
+        '[[feeds]]\nurl = "https://x.example/rss"\nname = "X"\n'
+    )
     settings = load_settings(config, env={})
     assert settings.storage.path == tmp_path / "db/a.db"
     assert settings.email.smtp_port == 2525 and settings.email.starttls is True
@@ -29,8 +31,12 @@ def test_file_overrides_only_its_keys_and_paths_are_relative_to_it(tmp_path):
 def test_environment_overrides_the_file_and_the_variable_names_the_file(tmp_path):
     config = tmp_path / "conf.toml"
     config.write_text('[email]\nsmtp_host = "file.example"\n')
-    env = {"ATLASWATCH_CONFIG": str(config), "ATLASWATCH_EMAIL_SMTP_HOST": "env.example",
-           "ATLASWATCH_FETCH_ALLOW_PRIVATE_NETWORKS": "true", "ATLASWATCH_EMAIL_RECIPIENTS": "a@x, b@y"}
+    env = {
+        "ATLASWATCH_CONFIG": str(config),
+        "ATLASWATCH_EMAIL_SMTP_HOST": "env.example",
+        "ATLASWATCH_FETCH_ALLOW_PRIVATE_NETWORKS": "true",
+        "ATLASWATCH_EMAIL_RECIPIENTS": "a@x, b@y",
+    }
     settings = load_settings(env=env)
     assert settings.email.smtp_host == "env.example"
     assert settings.fetch.allow_private_networks is True
@@ -49,8 +55,13 @@ def test_password_comes_from_the_environment_only(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("[storage\n", "not valid TOML"), ("[nope]\n", "unknown section"), ("[fetch]\nmax_redirects = 'x'\n", "should be"),
-     ("[[feeds]]\nname = 'no url'\n", "needs url"), ("[fetch]\nallow_private_networks = 'yes'\n", "should be")],
+    [
+        ("[storage\n", "not valid TOML"),
+        ("[nope]\n", "unknown section"),
+        ("[fetch]\nmax_redirects = 'x'\n", "should be"),
+        ("[[feeds]]\nname = 'no url'\n", "needs url"),
+        ("[fetch]\nallow_private_networks = 'yes'\n", "should be"),
+    ],
 )
 def test_bad_files_say_what_is_wrong(tmp_path, text, message):
     config = tmp_path / "conf.toml"

@@ -25,15 +25,30 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 def article(n: int, **extra) -> dict:
     url = f"https://o.example/{n}"
-    return {"id": article_id(url), "url": url, "feed_url": "https://o.example/feed", "title": f"Title {n}",
-            "text": f"Body of article {n} about Rabat", "fetched_at": NOW.isoformat(), "dedupe_key": f"k{n}",
-            "extraction_status": "ok", **extra}
+    return {
+        "id": article_id(url),
+        "url": url,
+        "feed_url": "https://o.example/feed",
+        "title": f"Title {n}",
+        "text": f"Body of article {n} about Rabat",
+        "fetched_at": NOW.isoformat(),
+        "dedupe_key": f"k{n}",
+        "extraction_status": "ok",
+        **extra,
+    }
 
 
 def classification(a: dict, relevant: bool = True) -> dict:
-    return {"article_id": a["id"], "model_version": "m1", "relevant": relevant, "score": 0.9 if relevant else 0.1,
-            "partners": ["US"] if relevant else [], "topics": ["exercise"] if relevant else [],
-            "evidence": {}, "classified_at": NOW.isoformat()}
+    return {
+        "article_id": a["id"],
+        "model_version": "m1",
+        "relevant": relevant,
+        "score": 0.9 if relevant else 0.1,
+        "partners": ["US"] if relevant else [],
+        "topics": ["exercise"] if relevant else [],
+        "evidence": {},
+        "classified_at": NOW.isoformat(),
+    }
 
 
 def test_migrations_are_idempotent(tmp_path):
@@ -91,7 +106,9 @@ def test_digest_items_stay_pending_until_marked_sent(tmp_path):
     rows = [article(1), article(2), article(3)]
     with transaction(db):
         insert_articles(db, rows)
-        save_classifications(db, [classification(rows[0]), classification(rows[1]), classification(rows[2], False)])
+        save_classifications(
+            db, [classification(rows[0]), classification(rows[1]), classification(rows[2], False)]
+        )
     pending = {item["id"] for item in pending_digest_items(db)}
     assert pending == {rows[0]["id"], rows[1]["id"]}
     digest = create_digest(db, sorted(pending), "s", ["a@b"], NOW.isoformat())
@@ -119,7 +136,9 @@ def test_feed_backoff_and_recovery(tmp_path):
     interval = timedelta(minutes=30)
     delays = []
     for n in range(1, 10):
-        row = feed_store.record_failure(db, url, NOW, interval, feed_store.FeedFailure("timeout", "slow"))
+        row = feed_store.record_failure(
+            db, url, NOW, interval, feed_store.FeedFailure("timeout", "slow")
+        )
         delays.append(datetime.fromisoformat(row["next_poll_at"]) - NOW)
         assert row["error_count"] == n and row["status"] == "active"
     assert delays[:2] == [interval, interval]
@@ -129,18 +148,34 @@ def test_feed_backoff_and_recovery(tmp_path):
     with transaction(db):
         feed_store.record_success(db, url, NOW, interval, status=200, etag='"e"')
     row = feed_store.get_feed(db, url)
-    assert row["error_count"] == 0 and row["etag"] == '"e"' and not feed_store.feeds_needing_attention(db)
+    assert (
+        row["error_count"] == 0
+        and row["etag"] == '"e"'
+        and not feed_store.feeds_needing_attention(db)
+    )
 
 
 def test_gone_retires_the_feed_with_a_note_and_retry_after_is_honoured(tmp_path):
     db = open_database(tmp_path / "a.db")
     feed_store.sync_feeds(db, [("https://o.example/a", "A"), ("https://o.example/b", "B")], NOW)
-    row = feed_store.record_failure(db, "https://o.example/a", NOW, timedelta(minutes=30),
-                                    feed_store.FeedFailure("gone", "410 Gone"))
+    row = feed_store.record_failure(
+        db,
+        "https://o.example/a",
+        NOW,
+        timedelta(minutes=30),
+        feed_store.FeedFailure("gone", "410 Gone"),
+    )
     assert row["status"] == "retired" and "410" in row["note"]
-    assert [f["url"] for f in feed_store.due_feeds(db, NOW + timedelta(days=2))] == ["https://o.example/b"]
-    row = feed_store.record_failure(db, "https://o.example/b", NOW, timedelta(minutes=30),
-                                    feed_store.FeedFailure("rate_limited", "429", retry_after=7200))
+    assert [f["url"] for f in feed_store.due_feeds(db, NOW + timedelta(days=2))] == [
+        "https://o.example/b"
+    ]
+    row = feed_store.record_failure(
+        db,
+        "https://o.example/b",
+        NOW,
+        timedelta(minutes=30),
+        feed_store.FeedFailure("rate_limited", "429", retry_after=7200),
+    )
     assert datetime.fromisoformat(row["next_poll_at"]) - NOW == timedelta(hours=2)
 
 
