@@ -7,14 +7,19 @@ import pytest
 
 from classifiers.context import (
     CANDIDATE_FEATURES,
+    CIVIL,
+    COOPERATION,
+    DEFENCE,
     DOCUMENT_FEATURES,
     FEATURE_SCHEMA,
+    PASSING,
     analyse,
     candidate_features,
+    cue_flags,
     document_features,
 )
 from classifiers.gazetteer import Gazetteer
-from classifiers.text import tokenize_document
+from classifiers.text import normalize, tokenize_document
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +34,7 @@ def features(gazetteer: Gazetteer, text: str) -> dict[str, dict[str, float]]:
 
 
 def test_schema_names_every_candidate_feature() -> None:
-    assert FEATURE_SCHEMA.startswith("4:")
+    assert FEATURE_SCHEMA.startswith("5:")
     assert all(name in FEATURE_SCHEMA for name in CANDIDATE_FEATURES)
 
 
@@ -92,3 +97,59 @@ def test_civil_sector_words_set_the_civil_density(
 ) -> None:
     row = document_features(analyse(tokenize_document(title, ""), gazetteer))
     assert (dict(zip(DOCUMENT_FEATURES, row, strict=True))["civil_density"] > 0) == civil
+
+
+# Stems match word prefixes in every language, so a short one catches unrelated words:
+# joint investigations are security cooperation, not investment; "saludó" is a greeting.
+@pytest.mark.parametrize(
+    ("word", "flag"),
+    [
+        ("investigation", CIVIL),
+        ("investigators", CIVIL),
+        ("investigación", CIVIL),
+        ("investigadores", CIVIL),
+        ("saludó", CIVIL),
+        ("Ferrol", CIVIL),
+        ("vocation", CIVIL),
+        ("للتعليمات", CIVIL),
+        ("بتعليمات", CIVIL),
+        ("according", COOPERATION),
+        ("firms", COOPERATION),
+        ("supplémentaires", COOPERATION),
+        ("وزارة", COOPERATION),
+        ("التقييم", COOPERATION),
+        ("البحرين", DEFENCE),
+        ("critical", PASSING),
+    ],
+)
+def test_stems_do_not_catch_unrelated_words(word: str, flag: int) -> None:
+    assert not cue_flags(normalize(word)) & flag
+
+
+@pytest.mark.parametrize(
+    ("word", "flag"),
+    [
+        ("investment", CIVIL),
+        ("investors", CIVIL),
+        ("investissements", CIVIL),
+        ("inversión", CIVIL),
+        ("inversores", CIVIL),
+        ("salud", CIVIL),
+        ("ferry", CIVIL),
+        ("ferroviaire", CIVIL),
+        ("vocational", CIVIL),
+        ("والتعليم", CIVIL),
+        ("التعليمية", CIVIL),
+        ("accord", COOPERATION),
+        ("firmado", COOPERATION),
+        ("supplied", COOPERATION),
+        ("زار", COOPERATION),
+        ("التقى", COOPERATION),
+        ("البحرية", DEFENCE),
+        ("البحري", DEFENCE),
+        ("criticised", PASSING),
+        ("críticas", PASSING),
+    ],
+)
+def test_narrowed_stems_still_catch_their_words(word: str, flag: int) -> None:
+    assert cue_flags(normalize(word)) & flag

@@ -20,10 +20,12 @@ from classifiers.modelfile import metadata_path
 from classifiers.training import SPLIT_PATH, corpus_files, corpus_sha256, read_examples
 
 # Floors pinned a little under the bundled model's held-out figures (classifiers/models/
-# evaluation.md: relevance 0.967, partners 0.9197, topics 0.874, per language 0.921-1.0).
-# The targets are 0.95 / 0.92 / 0.85 / 0.90: partners are still short, so their
-# floor stays where it was; the others are raised to just under the figures reached.
-FLOORS = {"relevance": 0.965, "partners": 0.90, "topics": 0.87}
+# evaluation.md: relevance 0.962, partners 0.921, topics 0.872, per language 0.921-1.0),
+# above the targets (0.95 / 0.92 / 0.85 / 0.90) but for partners, which reach theirs
+# by a hair. Relevance went back to 0.96: the model whose cue words no longer mistake
+# "ministry" for a visit or "investigation" for investment, chosen on training cross-
+# validation before its one held-out run, scores 0.962 there (0.967 before the fix).
+FLOORS = {"relevance": 0.96, "partners": 0.915, "topics": 0.87}
 LANGUAGE_FLOOR = 0.92
 
 
