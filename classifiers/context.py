@@ -673,28 +673,32 @@ class Analysis:
         return list(self.foreign)
 
     def running_count(self, flag: int) -> list[int]:
-        """Tokens of cue class ``flag`` before each position (built on first use).
-
-        Padded past the end with the total, so a window running over the last token needs
-        no clipping (windows reach at most ``WINDOW`` plus a term's length beyond it).
-        """
-        if not self.prefix:  # every class at once: one array, one cumulative sum
-            hits = (np.array([0, *self.cues], dtype=np.uint16)[:, None] & _FLAG_ARRAY) != 0
-            for flag_, counts in zip(_FLAGS, np.cumsum(hits, axis=0).T.tolist(), strict=True):
-                self.prefix[flag_] = counts + counts[-1:] * _PAD
+        """Tokens of cue class ``flag`` before each position (see :func:`running_counts`)."""
         return self.prefix[flag]
 
     def window_count(self, flag: int, windows: list[tuple[int, int]]) -> int:
         """Tokens of cue class ``flag`` over several windows (``0 <= lo``, ``hi`` at most
         ``WINDOW`` plus a term's length past the end)."""
-        prefix = self.running_count(flag)
-        return sum(prefix[hi] - prefix[lo] for lo, hi in windows)
+        prefix = self.prefix[flag]
+        return sum([prefix[hi] - prefix[lo] for lo, hi in windows])
 
     def count(self, flag: int, lo: int, hi: int) -> int:
         """Tokens of cue class ``flag`` among tokens ``lo`` to ``hi`` (clipped to the doc)."""
-        prefix = self.running_count(flag)
+        prefix = self.prefix[flag]
         hi = min(hi, len(prefix) - 1)
         return prefix[hi] - prefix[min(max(lo, 0), hi)]
+
+
+def running_counts(cues: list[int]) -> dict[int, list[int]]:
+    """For each cue class, the tokens of that class before each position: every class at once,
+    one array and one cumulative sum (every document's features count cues). Padded past the
+    end with the total, so a window running over the last token needs no clipping (windows
+    reach at most ``WINDOW`` plus a term's length beyond it)."""
+    hits = (np.array([0, *cues], dtype=np.uint16)[:, None] & _FLAG_ARRAY) != 0
+    return {
+        flag: counts + counts[-1:] * _PAD
+        for flag, counts in zip(_FLAGS, np.cumsum(hits, axis=0).T.tolist(), strict=True)
+    }
 
 
 def analyse(doc: TokenizedDocument, gazetteer: Gazetteer) -> Analysis:
@@ -702,7 +706,7 @@ def analyse(doc: TokenizedDocument, gazetteer: Gazetteer) -> Analysis:
     mentions = gazetteer.find(doc)
     cues = list(map(cue_flags, doc.norms))
     mentions = _resolve_ambiguous(mentions)
-    analysis = Analysis(doc, mentions, cues, doc.bounds, {})
+    analysis = Analysis(doc, mentions, cues, doc.bounds, running_counts(cues))
     for m in mentions:
         if m.code == SELF or m.kind == "self":
             analysis.own.append(m)
