@@ -236,23 +236,30 @@ class Gazetteer:
             # Most heads ("the", "de", "la") start only multi-word terms: checking the pair
             # of words first rejects nearly all of them at the cost of one lookup.
             pair_next = norms[i + 1] if i + 1 < n_tokens else ""
-            heads = tuple(h for h in hits[norms[i]] if h in singles or (h, pair_next) in pairs)
+            heads = hits[norms[i]]
+            if len(heads) > 1:  # an Arabic word and its forms without proclitics
+                heads = tuple(h for h in heads if h in singles or (h, pair_next) in pairs)
+            elif heads[0] not in singles and (heads[0], pair_next) not in pairs:
+                continue
             if heads:
                 next_free = i + self._match_at(doc, i, heads, pair_next, mentions)
         return mentions
 
     def _hit_words(self, norms: list[str]) -> dict[str, tuple[str, ...]]:
         """The document's distinct words that can begin a term, with the forms that do."""
-        cache, hits = self._head_cache, {}
-        for word in set(norms):
-            heads = cache.get(word)
-            if heads is None:
-                heads = self._heads(word)
-                if len(cache) < _HEAD_CACHE_LIMIT:
-                    cache[word] = heads
-            if heads:
-                hits[word] = heads
-        return hits
+        cache = self._head_cache
+        words = set(norms)
+        for word in words.difference(cache):
+            heads = self._heads(word)
+            if len(cache) >= _HEAD_CACHE_LIMIT:
+                return self._hit_words_uncached(words)
+            cache[word] = heads
+        return {word: heads for word in words if (heads := cache[word])}
+
+    def _hit_words_uncached(self, words: set[str]) -> dict[str, tuple[str, ...]]:
+        cache = self._head_cache
+        found = {word: cache.get(word) or self._heads(word) for word in words}
+        return {word: heads for word, heads in found.items() if heads}
 
     @cached_property
     def _pairs(self) -> dict[tuple[str, str], tuple[int, ...]]:
@@ -262,6 +269,15 @@ class Gazetteer:
             if len(key) > 1:
                 lengths.setdefault((key[0], key[1]), set()).add(len(key))
         return {pair: tuple(sorted(n, reverse=True)) for pair, n in lengths.items()}
+
+    @cached_property
+    def _any_case(self) -> frozenset[tuple[str, ...]]:
+        """Keys whose every entry matches in any letter case: no case to check."""
+        return frozenset(
+            key
+            for key, entries in self._index.items()
+            if all(e.case_rule == ANY_CASE for e in entries)
+        )
 
     @cached_property
     def _singles(self) -> frozenset[str]:
@@ -296,11 +312,13 @@ class Gazetteer:
                 continue
             tail = tuple(doc.norms[i + 1 : i + length]) if length > 1 else ()
             for head in heads:
-                entries = index.get((head, *tail))
+                key = (head, *tail)
+                entries = index.get(key)
                 if not entries:
                     continue
-                surfaces = doc.surfaces[i : i + length]
-                entries = [e for e in entries if _case_ok(e.case_rule, surfaces)]
+                if key not in self._any_case:
+                    surfaces = doc.surfaces[i : i + length]
+                    entries = [e for e in entries if _case_ok(e.case_rule, surfaces)]
                 if entries:
                     self._append(doc, i, length, head, entries, out)
                     return length
