@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlite_utils
@@ -27,6 +27,15 @@ ARTICLE_COLUMNS = (
     "fingerprint",
     "cluster_id",
 )
+# Ids per statement: well under SQLite's limit on bound variables.
+IN_CHUNK = 500
+
+
+def _in_chunks(values: Sequence[str]) -> Iterator[tuple[list[str], str]]:
+    """`values` a chunk at a time, each with its "?,?,..." placeholders for an IN (...) list."""
+    for start in range(0, len(values), IN_CHUNK):
+        chunk = list(values[start : start + IN_CHUNK])
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def article_id(canonical_url: str) -> str:
@@ -48,9 +57,7 @@ def known_ids(
     ids, dedupe_keys = list(ids), list(dedupe_keys)
     found: set[str] = set()
     for column, values in (("id", ids), ("dedupe_key", dedupe_keys)):
-        for start in range(0, len(values), 500):
-            chunk = values[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _in_chunks(values):
             rows = db.execute(f"SELECT {column} FROM articles WHERE {column} IN ({marks})", chunk)
             found.update(row[0] for row in rows)
     return found
@@ -99,9 +106,7 @@ def save_classifications(db: sqlite_utils.Database, rows: Iterable[Mapping[str, 
 def article_texts(db: sqlite_utils.Database, ids: Sequence[str]) -> list[dict]:
     """id, title and text of these articles."""
     found: list[dict] = []
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in _in_chunks(ids):
         found.extend(db.query(f"SELECT id, title, text FROM articles WHERE id IN ({marks})", chunk))
     return found
 
@@ -157,9 +162,7 @@ def pending_digest_items(db: sqlite_utils.Database) -> list[dict]:
 
 def mark_digested(db: sqlite_utils.Database, ids: Sequence[str], digest_id: int, at: str) -> None:
     """Caller holds the transaction that also marks the digest sent."""
-    for start in range(0, len(ids), 500):
-        chunk = list(ids[start : start + 500])
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in _in_chunks(ids):
         db.execute(
             f"UPDATE articles SET digested_at = ?, digest_id = ? WHERE id IN ({marks})",
             [at, digest_id, *chunk],
