@@ -250,16 +250,10 @@ class Gazetteer:
         cache = self._head_cache
         words = set(norms)
         for word in words.difference(cache):
-            heads = self._heads(word)
             if len(cache) >= _HEAD_CACHE_LIMIT:
-                return self._hit_words_uncached(words)
-            cache[word] = heads
-        return {word: heads for word in words if (heads := cache[word])}
-
-    def _hit_words_uncached(self, words: set[str]) -> dict[str, tuple[str, ...]]:
-        cache = self._head_cache
-        found = {word: cache.get(word) or self._heads(word) for word in words}
-        return {word: heads for word, heads in found.items() if heads}
+                break
+            cache[word] = self._heads(word)
+        return {w: heads for w in words if (heads := cache[w] if w in cache else self._heads(w))}
 
     @cached_property
     def _pairs(self) -> dict[tuple[str, str], tuple[int, ...]]:
