@@ -343,6 +343,18 @@ def rusage_mb() -> dict[str, float]:
     return figures
 
 
+def proc_pss_kb(pid: int) -> int:
+    """Proportional set size: the process's own pages plus its share of pages it shares."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
 def proc_status_kb(pid: int, key: str) -> int:
     try:
         with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
@@ -430,12 +442,11 @@ def install_step_timers() -> StepTimer:
     ):
         timer.wrap(poll, name)
     timer.wrap(workers.WorkerPool, "run", "WorkerPool.run (send, work in child, receive)")
-    timer.wrap(workers.Worker, "__init__", "Worker start (spawn)")
+    timer.wrap(workers.Worker, "__init__", "Worker start (fork)")
     timer.wrap(workers.WorkerPool, "close", "WorkerPool.close")
     for name in ("_store_batch", "_finish_poll", "_fetch_and_parse"):
         timer.wrap(pipeline, name)
-    timer.wrap(poll, "_load_model")
-    timer.wrap(poll.BatchClassifier, "rows", "BatchClassifier.rows (wait for the model, classify)")
+    timer.wrap(poll.BatchClassifier, "rows", "BatchClassifier.rows (classify in a worker)")
     timer.wrap(poll.BatchClassifier, "backlog", "BatchClassifier.backlog")
     timer.wrap(articles, "unclassified_articles")
     timer.wrap(feeds, "sync_feeds")
@@ -506,6 +517,25 @@ def clock_seconds(pid: int) -> float:
         return 0.0
 
 
+def tree_clock_seconds(pid: int) -> float:
+    """user + system CPU of a live process and of the children it has reaped."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return sum(map(int, fields[11:15])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all processes on the machine have used since boot (every core), from /proc/stat:
+    the poll's whole cost, whichever process spent it."""
+    with open("/proc/stat", encoding="ascii") as handle:
+        fields = handle.readline().split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def prefect_server_pids() -> list[int]:
     """The temporary Prefect server this process started (a uvicorn child)."""
     if not sys.platform.startswith("linux"):
@@ -543,7 +573,6 @@ def _no_classify() -> None:
             article["lang"] = "und"
         return []
 
-    poll.BatchClassifier.start_loading = lambda self: None
     poll.BatchClassifier.rows = unclassified
     poll.BatchClassifier.backlog = lambda self: 0
 
@@ -608,7 +637,12 @@ def child_poll(args: argparse.Namespace) -> int:
     from flows.pipeline import poll_feeds
 
     imported = time.perf_counter()
+    from multiprocessing import forkserver
+
     from flows.prefect_env import direct_flow_runs
+    from flows.workers import start_worker_server
+
+    start_worker_server()  # as the CLI does: its imports overlap Prefect's start-up
 
     flow_runs = contextlib.ExitStack()  # held to the end: as the CLI calls its flows
     flow_runs.enter_context(direct_flow_runs())
@@ -632,6 +666,8 @@ def child_poll(args: argparse.Namespace) -> int:
         profiles.install()
     servers = prefect_server_pids()
     server_cpu = sum(clock_seconds(pid) for pid in servers)
+    worker_server = forkserver._forkserver._forkserver_pid
+    worker_server_start_cpu = tree_clock_seconds(worker_server)
     threads_peak = [threading.active_count()]
     watcher_stop = threading.Event()
 
@@ -642,10 +678,13 @@ def child_poll(args: argparse.Namespace) -> int:
     watcher = threading.Thread(target=watch_threads, daemon=True)
     watcher.start()
     cpu_before = cpu_seconds()
+    busy_before = machine_busy_seconds()
     call_started = timer.origin = time.perf_counter()
     state = poll_feeds(args.config, force=args.force, return_state=True)
     call_seconds = time.perf_counter() - call_started
+    machine_cpu = machine_busy_seconds() - busy_before
     cpu_after = cpu_seconds()
+    workers_cpu = tree_clock_seconds(worker_server) - worker_server_start_cpu
     memory = rusage_mb()  # before anything else can raise the peaks
     watcher_stop.set()
     server_cpu = sum(clock_seconds(pid) for pid in servers) - server_cpu
@@ -668,9 +707,12 @@ def child_poll(args: argparse.Namespace) -> int:
         "poll_call_seconds": call_seconds,
         "poll_own_seconds": own,
         "state": state.type.value,
+        "worker_server_start_cpu_seconds": worker_server_start_cpu,
         "cpu_seconds": {
-            **{k: cpu_after[k] - cpu_before[k] for k in cpu_before},
+            "self": cpu_after["self"] - cpu_before["self"],
+            "children": cpu_after["children"] - cpu_before["children"] + workers_cpu,
             "prefect_server": server_cpu,
+            "machine": machine_cpu,
         },
         "threads_peak": threads_peak[0],
         "memory": memory,
@@ -892,6 +934,8 @@ class TreeSampler:
             return "prefect_server"
         if "resource_tracker" in cmdline:
             return "other"
+        if "forkserver" in cmdline:
+            return "worker_server"
         if "multiprocessing" in cmdline:
             return "worker"
         return "other"
@@ -904,14 +948,13 @@ class TreeSampler:
         tree = self._tree
         total = workers = 0
         for pid, kind in tree.items():
-            rss = proc_status_kb(pid, "VmRSS")
             hwm = proc_status_kb(pid, "VmHWM")
             if hwm:
                 self.own_peaks[pid] = (kind, max(hwm, self.own_peaks.get(pid, (kind, 0))[1]))
-            if kind in ("poll_process", "worker"):
-                total += rss
-            if kind == "worker":
-                workers += rss
+            if kind in ("poll_process", "worker", "worker_server"):
+                pss = proc_pss_kb(pid)  # workers share the worker server's pages: count them once
+                total += pss
+                workers += pss if kind == "worker" else 0
         self.sum_peak_kb = max(self.sum_peak_kb, total)
         self.workers_sum_peak_kb = max(self.workers_sum_peak_kb, workers)
 
@@ -1377,17 +1420,16 @@ def copy_profiles(results: dict[str, Any], quick: bool) -> None:
 
 MAIN_STEPS = {  # step timer label -> what the table calls it (main-thread or per-article work)
     "flows.pipeline._store_batch": "_store_batch (a feed's pages in: classify, store)",
-    "BatchClassifier.rows (wait for the model, classify)": "  BatchClassifier.rows (wait for the model, classify)",
-    "flows.poll.classification_rows": "    classification_rows (model.classify, no evidence)",
+    "BatchClassifier.rows (classify in a worker)": "  BatchClassifier.rows (classify in a worker)",
+    "flows.poll.classification_rows": "    classification_rows (send, classify, receive)",
     "flows.poll.store_feed_poll": "  store_feed_poll (clusters, insert, FTS)",
-    "flows.poll._load_model": "_load_model (model and language identifier, in the background)",
     "BatchClassifier.backlog": "BatchClassifier.backlog (articles left unclassified earlier)",
     "flows.poll.fetch_article": "fetch_article (page phase: span = its wall time)",
     "flows.poll.fingerprint": "fingerprint (MinHash, in page threads)",
     "flows.poll.parse_fetched": "parse_fetched (in a worker)",
     "flows.pipeline._finish_poll": "_finish_poll (summary artifact, runs row)",
     "Progress.advance (UI progress artifact)": "Progress.advance (progress artifact updates)",
-    "Worker start (spawn)": "worker process start (spawn)",
+    "Worker start (fork)": "worker process start (forked from the worker server)",
 }
 
 
@@ -1492,6 +1534,14 @@ def print_table(results: dict[str, Any]) -> bool:
                 "",
             ),
             (
+                "   CPU of the whole machine during the poll",
+                f"{cpu['machine']:.1f} s of {(os.cpu_count() or 1) * poll['poll_call_seconds']:.1f} s "
+                f"({os.cpu_count()} cores x wall)"
+                if "machine" in cpu
+                else "not measured",
+                "",
+            ),
+            (
                 "   CPU of the local HTTP server",
                 f"poll {poll.get('local_server_cpu_seconds', 0):.1f} s, "
                 f"floor {floor.get('local_server_cpu_seconds', 0):.1f} s",
@@ -1499,6 +1549,12 @@ def print_table(results: dict[str, Any]) -> bool:
             ),
             ("   stored / extraction ok / classified", _stored(poll, volume.get("stored")), ""),
             ("   Prefect start-up (not in the poll)", _startup(poll), "separate"),
+            (
+                "   worker server start-up (not in the poll)",
+                f"{poll.get('worker_server_start_cpu_seconds', 0):.1f} s CPU of imports, "
+                "in a process of its own while Prefect starts",
+                "separate",
+            ),
             (
                 "c. peak RSS, poll process (RUSAGE_SELF)",
                 f"{memory['self_peak_mb']:.0f} MB"
@@ -1528,11 +1584,19 @@ def print_table(results: dict[str, Any]) -> bool:
             rows += [
                 (
                     "   workers' own peaks (VmHWM, sampled)",
-                    ", ".join(f"{w:.0f}" for w in workers) + " MB" if workers else "none seen",
+                    ", ".join(f"{w:.0f}" for w in workers)
+                    + " MB, counting pages shared with the worker server"
+                    if workers
+                    else "none seen",
                     "",
                 ),
                 (
-                    "   peak of poll process + workers (RSS sum)",
+                    "   worker server (VmHWM)",
+                    ", ".join(f"{w:.0f}" for w in own_peaks.get("worker_server", [])) + " MB",
+                    "",
+                ),
+                (
+                    "   peak of poll process + worker server + workers (PSS sum)",
                     f"{sampled['poll_plus_workers_mb']:.0f} MB",
                     "",
                 ),

@@ -74,6 +74,14 @@ class Context:
 
         return direct_flow_runs()
 
+    def polls(self) -> AbstractContextManager[None]:
+        """As flow_runs(), for a command that polls: the worker server starts first, so its
+        imports overlap Prefect's start-up."""
+        from flows.workers import start_worker_server
+
+        start_worker_server()
+        return self.flow_runs()
+
     def db(self) -> Any:
         from storage import open_database
 
@@ -107,7 +115,7 @@ def main(ctx: click.Context, config: str | None) -> None:
 @friendly_errors
 def run(ctx: Context) -> None:
     """Poll the configured feeds once, then send the digest of what is new."""
-    with ctx.flow_runs():
+    with ctx.polls():
         from flows.pipeline import poll_feeds, send_digest
 
         _print_poll(poll_feeds(ctx.config))
@@ -123,7 +131,7 @@ def run(ctx: Context) -> None:
 @friendly_errors
 def poll(ctx: Context, feeds: tuple[str, ...], force: bool) -> None:
     """Poll the feeds that are due: fetch, extract, classify and store new articles."""
-    with ctx.flow_runs():
+    with ctx.polls():
         from flows.pipeline import poll_feeds
 
         _print_poll(poll_feeds(ctx.config, list(feeds) or None, force))

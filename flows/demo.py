@@ -209,7 +209,9 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict[str, An
         echo("Starting Prefect (a temporary local server; the first start takes 10-20 s)...")
         from flows.pipeline import poll_feeds, send_digest
         from flows.prefect_env import direct_flow_runs
+        from flows.workers import start_worker_server
 
+        start_worker_server()
         with direct_flow_runs():
             poll = poll_feeds(str(config))
             digest = send_digest(str(config))

@@ -1,9 +1,9 @@
 """The Prefect layer: flows `poll-feeds`, `send-digest` and `retrain-classifier` over the plain steps.
 
 Tasks sit at batch boundaries only (one per feed fetch, one per feed's batch of pages): a task
-per article would cost more than the work itself. Each batch is classified in the flow itself,
-with a line in the run's log: a task run there would add Prefect's per-task cost to the thread
-that stores, for nothing the log does not show.
+per article would cost more than the work itself. Each batch is classified (in a worker
+process) from the flow itself, with a line in the run's log: a task run there would add
+Prefect's per-task cost to the thread that stores, for nothing the log does not show.
 """
 
 from __future__ import annotations
@@ -149,13 +149,13 @@ def poll_feeds(
     reports: dict[str, steps.FeedReport] = {
         f["url"]: steps.FeedReport(f["url"], f["name"]) for f in due
     }
-    classifier = steps.BatchClassifier(settings, db, started, logger)
     with (
         make_client(
             settings.fetch.user_agent, settings.fetch.connect_timeout, steps.policy_from(settings)
         ) as http,
         WorkerPool(settings.fetch.worker_processes, settings.fetch.work_timeout) as pool,
     ):
+        classifier = steps.BatchClassifier(settings, db, pool, started, logger)
         # quote(): Prefect would otherwise walk these arguments looking for futures, on every call.
         fetches = {f["url"]: fetch_feed_task.submit(http, f, quote(settings)) for f in due}
         limiter = steps.HostLimiter(
@@ -179,7 +179,6 @@ def poll_feeds(
             progress.feed_read(len(parsed[1]) if parsed else 0)
             if parsed is not None:
                 result, new, seen = parsed
-                classifier.start_loading()
                 future = fetch_articles_task.submit(
                     http,
                     pool,
@@ -209,7 +208,7 @@ def poll_feeds(
                 logger,
             )
         progress.finish()
-    backlog = classifier.backlog()
+        backlog = classifier.backlog()
     return _finish_poll(db, started, list(reports.values()), classifier.problem, backlog)
 
 

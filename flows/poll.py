@@ -8,7 +8,7 @@ import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -260,12 +260,29 @@ def article_record(
     }
 
 
-def classification_rows(model: Any, articles: Sequence[dict], now: datetime) -> list[dict]:
-    """Classify a batch and shape the rows for storage; sets each article's lang. Evidence is
-    left to the digest (flows.digest.add_evidence), which shows it for its items alone: here it
-    cost a 1,000-article poll 2 of its 13 seconds, for articles most of which no one reads."""
+_MODELS: dict[tuple[Path | None, int], Any] = {}
+
+
+def classify_in_worker(docs: list[dict], model_path: Path | None) -> list[dict]:
+    """Runs in a worker process, which keeps the model it loaded for the polls to come (a
+    retrained model is a new file, and a model file replaced in place is loaded again)."""
+    key = (model_path, model_path.stat().st_mtime_ns if model_path and model_path.exists() else 0)
+    if key not in _MODELS:
+        _MODELS.clear()
+        _MODELS[key] = classifiers.load_model(model_path)
+    return _MODELS[key].classify(docs)
+
+
+def classification_rows(
+    pool: WorkerPool, model_path: Path | None, articles: Sequence[dict], now: datetime
+) -> list[dict]:
+    """Classify a batch in a worker process and shape the rows for storage; sets each article's
+    lang. Evidence is left to the digest (flows.digest.add_evidence), which shows it for its
+    items alone: here it cost a 1,000-article poll 2 of its 13 seconds, for articles most of
+    which no one reads. The batch goes ahead of waiting pages: its articles wait on it to be
+    stored."""
     docs = [{"title": a["title"] or "", "text": a["text"] or ""} for a in articles]
-    results = model.classify(docs) if docs else []
+    results = pool.run(classify_in_worker, docs, model_path, urgent=True) if docs else []
     rows = []
     for article, result in zip(articles, results, strict=True):
         article["lang"] = result["lang"]
@@ -364,33 +381,37 @@ def record_feed_failure(
 
 
 class BatchClassifier:
-    """Classifies the poll's batches as they arrive with one model. The model (and the language
-    identifier) load in the background from the moment a poll finds new entries, while pages
-    are fetched. A model that cannot load, or fails on a batch, leaves those articles
-    unclassified (with their language) for a later run, and the problem is reported."""
+    """Classifies the poll's batches as they arrive, each in a worker process, with the model
+    that is current when the poll starts. A model that cannot load, or fails on a batch, leaves
+    those articles unclassified (with their language) for a later run, and the problem is
+    reported."""
 
     def __init__(
         self,
         settings: Settings,
         db: sqlite_utils.Database,
+        pool: WorkerPool,
         now: datetime,
         logger: logging.Logger | logging.LoggerAdapter,
     ):
-        self.settings, self.db, self.now, self.logger = settings, db, now, logger
-        self.loading: Future | None = None
+        self.db, self.pool, self.now, self.logger = db, pool, now, logger
+        self.model_path = current_model_path(settings, db)
         self.problem: str | None = None
-
-    def start_loading(self) -> None:
-        if self.loading is None:
-            self.loading = _in_background(_load_model, current_model_path(self.settings, self.db))
 
     def rows(self, articles: list[dict], what: str) -> list[dict]:
         if not articles:
             return []
-        try:
-            if self.problem is None:
-                self.start_loading()
-                rows = classification_rows(self.loading.result(), articles, self.now)
+        if self.problem is None:
+            try:
+                rows = classification_rows(self.pool, self.model_path, articles, self.now)
+            except WorkFailed as error:  # a refused model file, or a model that fails
+                self.problem = error.message
+                self.logger.error(
+                    "classifier unavailable, articles of %s stored unclassified: %s",
+                    what,
+                    self.problem,
+                )
+            else:
                 self.logger.info(
                     "classified %d article(s) of %s: %d relevant",
                     len(rows),
@@ -398,17 +419,6 @@ class BatchClassifier:
                     sum(row["relevant"] for row in rows),
                 )
                 return rows
-        except (
-            Exception
-        ) as error:  # a refused model file, or a model that fails: store, classify later
-            self.problem = (
-                str(error)
-                if isinstance(error, classifiers.ModelFileError)
-                else f"{type(error).__name__}: {error}"
-            )
-            self.logger.error(
-                "classifier unavailable, articles of %s stored unclassified: %s", what, self.problem
-            )
         for article in articles:
             article["lang"] = classifiers.detect_language(f"{article['title']}\n{article['text']}")
         return []
@@ -429,22 +439,3 @@ class BatchClassifier:
             "classified %d article(s) left unclassified by an earlier run", len(backlog)
         )
         return len(backlog)
-
-
-def _load_model(path: Path | None) -> Any:
-    model = classifiers.load_model(path)
-    classifiers.detect_language("warm-up")  # its identifier loads on first use and takes a second
-    return model
-
-
-def _in_background(function: Callable[..., Any], *args: Any) -> Future:
-    future: Future = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(function(*args))
-        except BaseException as error:  # handed to whoever waits for the result
-            future.set_exception(error)
-
-    threading.Thread(target=run, name=f"background {function.__name__}", daemon=True).start()
-    return future

@@ -1,0 +1,18 @@
+"""What the worker server imports once, so that every worker forked from it starts ready: the
+feed parser, the extractor, the classifier and its language identifier.
+
+The workers are the poll's parallelism (one per core); a numerical library that started its
+own thread pool in each of them would only compete with the others for the same cores.
+"""
+
+import os
+
+for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(variable, "1")
+
+import feedparser  # noqa: E402, F401
+import trafilatura  # noqa: E402, F401
+
+import classifiers  # noqa: E402
+
+classifiers.detect_language("warm-up")  # py3langid loads its model on first use: 0.5 s
