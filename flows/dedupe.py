@@ -94,28 +94,50 @@ _MULTIPLIERS = _seeded("minhash-a", NUM_HASHES) | np.uint64(1)
 _OFFSETS = _seeded("minhash-b", NUM_HASHES)
 MINHASH_BLOCK = 4096
 
+
 # Punctuation, symbols, separators and control characters become spaces, and format characters
 # (soft hyphen, zero-width joiners, direction marks) vanish; letters, digits and combining marks
-# (Devanagari vowel signs, for instance) stay inside their words.
-_SPACES = {
-    cp: None if category == "Cf" else " "
+# (Devanagari vowel signs, for instance) stay inside their words. Replaced by regular expressions
+# over character classes rather than one str.translate() table, which looks every character up
+# in a dict and took half of a fingerprint's time. A class above U+FFFF is matched range by
+# range, so the rare characters there (emoji, mostly) are looked up one by one instead.
+_SEPARATORS = {
+    chr(cp): "" if category == "Cf" else " "
     for cp in range(0x30000)
     if (category := unicodedata.category(chr(cp)))[0] in "PSZ" or category in ("Cc", "Cf", "Co")
 }
+
+
+def _class_of(codepoints: list[int]) -> re.Pattern[str]:
+    ranges, start = [], None
+    for cp, following in zip(codepoints, [*codepoints[1:], -1], strict=True):
+        start = cp if start is None else start
+        if following != cp + 1:
+            ranges.append(re.escape(chr(start)) + ("-" + re.escape(chr(cp)) if cp > start else ""))
+            start = None
+    return re.compile("[" + "".join(ranges) + "]")
+
+
+_TO_SPACE = _class_of(
+    [ord(c) for c, to in _SEPARATORS.items() if to == " " and c != " " and c <= "\uffff"]
+)
+_DROPPED = _class_of([ord(c) for c, to in _SEPARATORS.items() if to == "" and c <= "\uffff"])
+_ASTRAL = re.compile("[\U00010000-\U0002ffff]")
 _ARABIC = {
-    0x0671: "ا",  # alef wasla
-    0x0629: "ه",  # taa marbuta
-    0x0649: "ي",  # alef maqsura
-    0x06CC: "ي",  # Persian yeh
-    0x06A9: "ك",  # keheh
-    0x0640: None,  # tatweel
-    **{0x0660 + d: str(d) for d in range(10)},  # Arabic-Indic digits
-    **{0x06F0 + d: str(d) for d in range(10)},  # Extended Arabic-Indic digits
+    "\u0671": "ا",  # alef wasla
+    "\u0629": "ه",  # taa marbuta
+    "\u0649": "ي",  # alef maqsura
+    "\u06cc": "ي",  # Persian yeh
+    "\u06a9": "ك",  # keheh
+    "\u0640": "",  # tatweel
+    **{chr(0x0660 + d): str(d) for d in range(10)},  # Arabic-Indic digits
+    **{chr(0x06F0 + d): str(d) for d in range(10)},  # Extended Arabic-Indic digits
 }
-_TABLE = {**_SPACES, **_ARABIC}
-# After NFD: combining marks on Latin letters (accents), and Arabic marks (harakat, shadda,
-# sukun, the hamza and madda that NFD splits off أ إ آ ؤ ئ, superscript alef, Quranic marks).
-_LATIN_MARKS = re.compile(r"(?<=[a-z\u00c0-\u024f\u1e00-\u1eff])[\u0300-\u036f]+")
+_ARABIC_FORMS = _class_of(sorted(map(ord, _ARABIC)))
+# After NFD: runs of combining marks, dropped after a Latin letter (accents), and Arabic marks
+# (harakat, shadda, sukun, the hamza and madda that NFD splits off أ إ آ ؤ ئ, superscript alef,
+# Quranic marks).
+_MARK_RUNS = re.compile(r"[\u0300-\u036f]+")
 _ARABIC_MARKS = re.compile(r"[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed]")
 _UNSEGMENTED = re.compile(
     r"[\u0e00-\u0eff\u0f00-\u0fff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff"
@@ -127,9 +149,18 @@ def normalise(text: str) -> str:
     """Casefolded, accent-free (Latin), Arabic-normalised text with single spaces between words."""
     text = unicodedata.normalize("NFKC", text or "").casefold()
     text = unicodedata.normalize("NFD", text)
-    text = _ARABIC_MARKS.sub("", _LATIN_MARKS.sub("", text))
-    text = unicodedata.normalize("NFC", text).translate(_TABLE)
+    text = _ARABIC_MARKS.sub("", _MARK_RUNS.sub(_accents_dropped, text))
+    text = _DROPPED.sub("", _TO_SPACE.sub(" ", unicodedata.normalize("NFC", text)))
+    text = _ASTRAL.sub(lambda char: _SEPARATORS.get(char.group(), char.group()), text)
+    text = _ARABIC_FORMS.sub(lambda form: _ARABIC[form.group()], text)
     return " ".join(text.split())
+
+
+def _accents_dropped(run: re.Match[str]) -> str:
+    """A run of combining marks: gone after a Latin letter (an accent), kept elsewhere."""
+    before = run.string[run.start() - 1] if run.start() else ""
+    latin = "a" <= before <= "z" or "\u00c0" <= before <= "\u024f" or "\u1e00" <= before <= "\u1eff"
+    return "" if latin else run.group()
 
 
 def _tokens(title: str, text: str) -> tuple[list[str], int]:
