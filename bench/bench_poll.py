@@ -628,7 +628,8 @@ def child_poll(args: argparse.Namespace) -> int:
     from flows.prefect_env import configure_prefect
     from flows.settings import load_settings
 
-    configure_prefect(load_settings(args.config))
+    settings = load_settings(args.config)
+    configure_prefect(settings)
 
     started = time.perf_counter()
     from prefect import flow
@@ -639,10 +640,13 @@ def child_poll(args: argparse.Namespace) -> int:
     imported = time.perf_counter()
     from multiprocessing import forkserver
 
+    from flows.modelstore import worker_model_environment
     from flows.prefect_env import direct_flow_runs
     from flows.workers import start_worker_server
+    from storage import open_database
 
-    start_worker_server()  # as the CLI does: its imports overlap Prefect's start-up
+    # As the CLI does: the worker server imports and loads the model while Prefect starts.
+    start_worker_server(worker_model_environment(settings, open_database(settings.storage.path)))
 
     flow_runs = contextlib.ExitStack()  # held to the end: as the CLI calls its flows
     flow_runs.enter_context(direct_flow_runs())
@@ -919,7 +923,9 @@ class TreeSampler:
             current = frontier.pop()
             for child, parent in parents.items():
                 if parent == current and child not in found:
-                    found[child] = TreeSampler._kind(child)
+                    kind = TreeSampler._kind(child)
+                    # A worker keeps the command line of the worker server it was forked from.
+                    found[child] = "worker" if kind == "worker_server" and current != pid else kind
                     frontier.append(child)
         return found
 

@@ -77,9 +77,10 @@ class Context:
     def polls(self) -> AbstractContextManager[None]:
         """As flow_runs(), for a command that polls: the worker server starts first, so its
         imports overlap Prefect's start-up."""
+        from flows.modelstore import worker_model_environment
         from flows.workers import start_worker_server
 
-        start_worker_server()
+        start_worker_server(worker_model_environment(self.settings, self.db()))
         return self.flow_runs()
 
     def db(self) -> Any:

@@ -25,7 +25,7 @@ from flows.dedupe import RECENT_WINDOW, StoryIndex, fingerprint, is_current
 from flows.extract import Extraction, choose_text, extract_page, is_extractable
 from flows.fetch import FEED_ACCEPT, FetchError, FetchLimits, FetchResult, fetch
 from flows.guard import AddressPolicy
-from flows.modelstore import current_model_path
+from flows.modelstore import cached_model, current_model_path
 from flows.parse import Entry, FeedParseError, ParsedFeed, parse_feed
 from flows.settings import Settings
 from flows.workers import WorkerPool, WorkFailed
@@ -260,17 +260,9 @@ def article_record(
     }
 
 
-_MODELS: dict[tuple[Path | None, int], Any] = {}
-
-
 def classify_in_worker(docs: list[dict], model_path: Path | None) -> list[dict]:
-    """Runs in a worker process, which keeps the model it loaded for the polls to come (a
-    retrained model is a new file, and a model file replaced in place is loaded again)."""
-    key = (model_path, model_path.stat().st_mtime_ns if model_path and model_path.exists() else 0)
-    if key not in _MODELS:
-        _MODELS.clear()
-        _MODELS[key] = classifiers.load_model(model_path)
-    return _MODELS[key].classify(docs)
+    """Runs in a worker process, which keeps the model for the polls to come."""
+    return cached_model(model_path).classify(docs)
 
 
 def classification_rows(

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import resource
 import threading
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -30,12 +31,14 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def start_worker_server() -> None:
-    """Start the process workers are forked from, without waiting for its imports. Commands
+def start_worker_server(environment: Mapping[str, str] | None = None) -> None:
+    """Start the process workers are forked from, without waiting for its imports, with
+    `environment` added to this process's for it to read (no effect once it runs). Commands
     that poll call it first, so the imports happen while Prefect's server starts; a served
     deployment runs each poll in a new process, where the pool starts it."""
     from multiprocessing import forkserver
 
+    os.environ.update(environment or {})
     _context()
     forkserver.ensure_running()
 

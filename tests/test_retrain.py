@@ -1,13 +1,17 @@
 """Retraining through Prefect: analysts' labels in, a promoted model out, used by `classify`."""
 
 import json
+import os
+import shutil
 from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
 from prefect.artifacts import Artifact
 
+from classifiers.modelfile import bundled_model_path, metadata_path
 from flows.cli import main
+from flows.modelstore import cached_model
 from storage import open_database
 from storage.labels import add_label
 from storage.registry import promoted_model
@@ -68,3 +72,14 @@ def test_retrain_promotes_a_model_that_classify_then_uses(tmp_path, monkeypatch)
     assert json.loads(classified.stdout)["model_version"] == version
     status = runner.invoke(main, ["status"])
     assert version in status.output and "Last retrain" in status.output
+
+
+def test_a_worker_keeps_its_model_until_the_file_changes(tmp_path):
+    path = tmp_path / "model.skops"
+    shutil.copyfile(bundled_model_path(), path)
+    shutil.copyfile(metadata_path(bundled_model_path()), metadata_path(path))
+    first = cached_model(path)
+    assert cached_model(path) is first
+    later = path.stat().st_mtime_ns + 1_000_000_000
+    os.utime(path, ns=(later, later))  # the file replaced in place, as a copy would
+    assert cached_model(path) is not first
