@@ -31,11 +31,11 @@ from alerts.send import DeliveryError
 from flows import poll as steps
 from flows.digest import deliver_digest, prepare_digest
 from flows.fetch import FetchError, FetchResult, make_client
-from flows.modelstore import retrain
+from flows.modelstore import retrain, worker_model_environment
 from flows.parse import Entry, FeedParseError
 from flows.report import digest_preview_markdown, poll_summary_markdown
 from flows.settings import Settings, load_settings
-from flows.workers import WorkerPool
+from flows.workers import WorkerPool, start_worker_server
 from storage import feeds as feed_store
 from storage import open_database
 from storage.feeds import iso
@@ -149,6 +149,8 @@ def poll_feeds(
     reports: dict[str, steps.FeedReport] = {
         f["url"]: steps.FeedReport(f["url"], f["name"]) for f in due
     }
+    # Already running when a CLI command started it; a served deployment's run starts it here.
+    start_worker_server(worker_model_environment(settings, db))
     with (
         make_client(
             settings.fetch.user_agent, settings.fetch.connect_timeout, steps.policy_from(settings)

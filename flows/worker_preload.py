@@ -19,9 +19,11 @@ import trafilatura  # noqa: E402, F401
 import classifiers  # noqa: E402
 from flows.modelstore import WORKER_MODEL_VARIABLE, cached_model  # noqa: E402
 
-classifiers.detect_language("warm-up")  # py3langid loads its model on first use: 0.5 s
+# Whatever fails here is left to the workers, which do it again and report why: the server
+# itself must start, or no feed could be parsed either.
+with contextlib.suppress(Exception):
+    classifiers.detect_language("warm-up")  # py3langid loads its model on first use: 0.5 s
 _model = os.environ.get(WORKER_MODEL_VARIABLE)
 if _model is not None:
-    # A model that cannot load is left to the worker, which loads it again and reports why.
     with contextlib.suppress(Exception):
         cached_model(Path(_model) if _model else None)
