@@ -170,15 +170,20 @@ def mark_digested(db: sqlite_utils.Database, ids: Sequence[str], digest_id: int,
 
 
 def classified_articles(db: sqlite_utils.Database, ids: Sequence[str]) -> list[dict]:
-    marks = ",".join("?" * len(ids))
-    rows = db.query(
-        f"""SELECT a.id, a.url, a.title, a.lang, a.feed_url, a.extraction_status,
-                   c.relevant, c.score, c.partners, c.topics, c.evidence
-            FROM articles a LEFT JOIN classifications c ON c.article_id = a.id
-            WHERE a.id IN ({marks}) ORDER BY a.published, a.id""",
-        list(ids),
-    )
-    return [_decode(dict(row)) for row in rows]
+    """The articles `ids` with their classifications, oldest first (undated ones before)."""
+    rows = [
+        dict(row)
+        for chunk, marks in _in_chunks(ids)
+        for row in db.query(
+            f"""SELECT a.id, a.url, a.title, a.lang, a.feed_url, a.extraction_status,
+                       a.published, c.relevant, c.score, c.partners, c.topics, c.evidence
+                FROM articles a LEFT JOIN classifications c ON c.article_id = a.id
+                WHERE a.id IN ({marks})""",
+            chunk,
+        )
+    ]
+    rows.sort(key=lambda row: (row["published"] is not None, row["published"] or "", row["id"]))
+    return [_decode(row) for row in rows]
 
 
 def search_articles(db: sqlite_utils.Database, query: str, limit: int = 20) -> list[dict]:

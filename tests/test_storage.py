@@ -1,6 +1,7 @@
 """Storage on real SQLite files."""
 
 import multiprocessing
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,7 +9,9 @@ import pytest
 from storage import feeds as feed_store
 from storage import open_database, transaction
 from storage.articles import (
+    IN_CHUNK,
     article_id,
+    classified_articles,
     insert_articles,
     known_ids,
     mark_digested,
@@ -204,3 +207,24 @@ def test_two_writers_at_once_never_lock_or_duplicate(tmp_path):
     assert results == ["ok", "ok"]
     db = open_database(path)
     assert db.execute("SELECT COUNT(*), COUNT(DISTINCT url) FROM articles").fetchone() == (150, 150)
+
+
+def test_classified_articles_come_back_all_oldest_first_past_sqlites_variable_limit(tmp_path):
+    db = open_database(tmp_path / "a.db")
+    # This build allows 250,000 variables a statement; others allow 32,766 or, before 3.32, 999.
+    db.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    rows = [
+        article(n, published=None if n % 10 == 0 else (NOW - timedelta(minutes=n)).isoformat())
+        for n in range(2 * IN_CHUNK + 7)
+    ]
+    with transaction(db):
+        insert_articles(db, rows)
+        save_classifications(
+            db, [classification(a, relevant=n % 2 == 0) for n, a in enumerate(rows)]
+        )
+    found = classified_articles(db, [a["id"] for a in reversed(rows)])
+    undated = sorted(a["id"] for a in rows if a["published"] is None)
+    dated = [a["id"] for a in sorted(rows, key=lambda a: a["published"] or "") if a["published"]]
+    assert [a["id"] for a in found] == undated + dated
+    partners = {a["id"]: ["US"] if n % 2 == 0 else [] for n, a in enumerate(rows)}
+    assert all(a["partners"] == partners[a["id"]] for a in found)
