@@ -35,7 +35,7 @@ def start_worker_server(environment: Mapping[str, str] | None = None) -> None:
     """Start the process workers are forked from, without waiting for its imports, with
     `environment` added to this process's for it to read (no effect once it runs). Commands
     that poll call it first, so the imports happen while Prefect's server starts; a served
-    deployment runs each poll in a new process, where the pool starts it."""
+    deployment runs each poll in a new process, where the poll flow starts it."""
     from multiprocessing import forkserver
 
     os.environ.update(environment or {})
