@@ -86,14 +86,17 @@ class Progress:
     """A progress bar in the Prefect UI over the run's units of work: each due feed read, then
     each of its new articles fetched and extracted. Feeds add their articles as they are
     parsed, so the bar cannot reach 100 % while a feed is unread. Updated at most once a second
-    to spare the API, and never moved back."""
+    to spare the API, and never moved back: updates go out one at a time, and one overtaken by
+    a later share is dropped."""
 
     def __init__(self, key: str, feeds: int):
         self.total = max(feeds, 1)
         self.done = 0
         self.shown = 0.0
         self.shown_at = time.monotonic()
+        self.sent = 0.0
         self.lock = threading.Lock()
+        self.sending = threading.Lock()
         self.artifact = create_progress_artifact(
             0.0, key=key, description="feeds read, then their new articles fetched and extracted"
         )
@@ -113,13 +116,17 @@ class Progress:
             if due:
                 self.shown, self.shown_at = share, time.monotonic()
         if due:
-            update_progress_artifact(self.artifact, share)
+            self._send(share)
 
     def finish(self) -> None:
         """100 % once the poll is done, even when a batch failed before counting its pages."""
-        if self.shown < 100.0:
-            self.shown = 100.0
-            update_progress_artifact(self.artifact, 100.0)
+        self._send(100.0)
+
+    def _send(self, share: float) -> None:
+        with self.sending:
+            if share > self.sent:
+                update_progress_artifact(self.artifact, share)
+                self.sent = share
 
 
 # Feed fetches and page batches run side by side, a few at a time: each page batch has its own

@@ -7,12 +7,13 @@ from email import policy
 from pathlib import Path
 
 import pytest
+from prefect import flow
 from prefect.artifacts import Artifact
 
 from alerts.send import DeliveryError
 from flows.demo import build_site, load_sample_articles
 from flows.localserver import Resource
-from flows.pipeline import poll_feeds, scheduled_deployments, send_digest
+from flows.pipeline import Progress, poll_feeds, scheduled_deployments, send_digest
 from storage import open_database
 from storage.articles import pending_digest_items
 from storage.feeds import list_feeds
@@ -244,3 +245,14 @@ def test_flows_called_here_run_without_a_heartbeat_unless_the_user_sets_one():
         assert get_current_settings().flows.heartbeat_frequency == 90
         with direct_flow_runs(environ={"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "90"}):
             assert get_current_settings().flows.heartbeat_frequency == 90
+
+
+def test_the_progress_bar_never_moves_back_when_an_older_update_comes_last():
+    @flow
+    def racing_updates() -> None:
+        progress = Progress("progress-order-test", feeds=1)
+        progress._send(100.0)  # the last page's update went out first...
+        progress._send(84.0)  # ...and an earlier page's, delayed, must not overwrite it
+
+    racing_updates()
+    assert float(Artifact.get("progress-order-test").data) == 100.0
