@@ -77,10 +77,10 @@ class Context:
     def polls(self) -> AbstractContextManager[None]:
         """As flow_runs(), for a command that polls: the worker server starts first, so its
         imports overlap Prefect's start-up."""
-        from flows.modelstore import worker_model_environment
+        from flows.modelstore import current_model_path, worker_model_environment
         from flows.workers import start_worker_server
 
-        start_worker_server(worker_model_environment(self.settings, self.db()))
+        start_worker_server(worker_model_environment(current_model_path(self.settings, self.db())))
         return self.flow_runs()
 
     def db(self) -> Any:
@@ -90,6 +90,13 @@ class Context:
 
 
 pass_context = click.make_pass_decorator(Context)
+
+
+def model_option(help_text: str) -> Callable[[F], F]:
+    """`--model FILE`, passed as `model_path`: the commands that classify take it."""
+    return click.option(
+        "--model", "model_path", type=click.Path(dir_okay=False, exists=True), help=help_text
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -198,12 +205,7 @@ def serve(ctx: Context) -> None:
     is_flag=True,
     help="Add the supporting sentence and weightiest features of each tag.",
 )
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(dir_okay=False, exists=True),
-    help="Model file to use instead of the current one.",
-)
+@model_option("Model file to use instead of the current one.")
 @pass_context
 @friendly_errors
 def classify(ctx: Context, source: Any, explain: bool, model_path: str | None) -> None:
@@ -224,12 +226,12 @@ def classify(ctx: Context, source: Any, explain: bool, model_path: str | None) -
 
 def _model(ctx: Context, model_path: str | None) -> Any:
     import classifiers
-    from flows.modelstore import current_model_path
+    from flows.modelstore import load_current_model
 
     if model_path:
         return classifiers.load_model(Path(model_path))
     db = ctx.db() if ctx.settings.storage.path.exists() else None
-    return classifiers.load_model(current_model_path(ctx.settings, db))
+    return load_current_model(ctx.settings, db)
 
 
 @main.command()
@@ -260,12 +262,7 @@ def retrain(ctx: Context, force: bool) -> None:
     show_default=True,
     help="Folder for evaluation.json and evaluation.md.",
 )
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(dir_okay=False, exists=True),
-    help="Model file to evaluate instead of the current one.",
-)
+@model_option("Model file to evaluate instead of the current one.")
 @pass_context
 @friendly_errors
 def evaluate(ctx: Context, out_dir: Path, model_path: str | None) -> None:
