@@ -514,22 +514,13 @@ class ThreadProfiles:
         )
 
 
-def clock_seconds(pid: int) -> float:
-    """user + system CPU of a live process (Linux /proc), 0 when unknown."""
+def clock_seconds(pid: int, reaped_children: bool = False) -> float:
+    """user + system CPU of a live process (Linux /proc), with that of the children it has
+    reaped if asked; 0 when unknown."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
             fields = handle.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-def tree_clock_seconds(pid: int) -> float:
-    """user + system CPU of a live process and of the children it has reaped."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-        return sum(map(int, fields[11:15])) / os.sysconf("SC_CLK_TCK")
+        return sum(map(int, fields[11 : 15 if reaped_children else 13])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return 0.0
 
@@ -647,13 +638,14 @@ def child_poll(args: argparse.Namespace) -> int:
     imported = time.perf_counter()
     from multiprocessing import forkserver
 
-    from flows.modelstore import worker_model_environment
+    from flows.modelstore import current_model_path, worker_model_environment
     from flows.prefect_env import direct_flow_runs
     from flows.workers import start_worker_server
     from storage import open_database
 
     # As the CLI does: the worker server imports and loads the model while Prefect starts.
-    start_worker_server(worker_model_environment(settings, open_database(settings.storage.path)))
+    model = current_model_path(settings, open_database(settings.storage.path))
+    start_worker_server(worker_model_environment(model))
 
     flow_runs = contextlib.ExitStack()  # held to the end: as the CLI calls its flows
     flow_runs.enter_context(direct_flow_runs())
@@ -678,7 +670,7 @@ def child_poll(args: argparse.Namespace) -> int:
     servers = prefect_server_pids()
     server_cpu = sum(clock_seconds(pid) for pid in servers)
     worker_server = forkserver._forkserver._forkserver_pid
-    worker_server_start_cpu = tree_clock_seconds(worker_server)
+    worker_server_start_cpu = clock_seconds(worker_server, reaped_children=True)
     threads_peak = [threading.active_count()]
     watcher_stop = threading.Event()
 
@@ -695,7 +687,7 @@ def child_poll(args: argparse.Namespace) -> int:
     call_seconds = time.perf_counter() - call_started
     machine_cpu = machine_busy_seconds() - busy_before
     cpu_after = cpu_seconds()
-    workers_cpu = tree_clock_seconds(worker_server) - worker_server_start_cpu
+    workers_cpu = clock_seconds(worker_server, reaped_children=True) - worker_server_start_cpu
     memory = rusage_mb()  # before anything else can raise the peaks
     watcher_stop.set()
     server_cpu = sum(clock_seconds(pid) for pid in servers) - server_cpu

@@ -42,9 +42,9 @@ def cached_model(path: Path | None) -> Any:
     return _CACHED[key]
 
 
-def worker_model_environment(settings: Settings, db: sqlite_utils.Database) -> dict[str, str]:
-    """What the worker server needs to load the current model ahead of the poll."""
-    path = current_model_path(settings, db)
+def worker_model_environment(path: Path | None) -> dict[str, str]:
+    """What the worker server needs to load the model at `path` (None: the bundled one) ahead
+    of the poll."""
     return {WORKER_MODEL_VARIABLE: str(path) if path else ""}
 
 

@@ -31,7 +31,7 @@ from alerts.send import DeliveryError
 from flows import poll as steps
 from flows.digest import deliver_digest, prepare_digest
 from flows.fetch import FetchError, FetchResult, make_client
-from flows.modelstore import retrain, worker_model_environment
+from flows.modelstore import current_model_path, retrain, worker_model_environment
 from flows.parse import Entry, FeedParseError
 from flows.report import digest_preview_markdown, poll_summary_markdown
 from flows.settings import Settings, load_settings
@@ -156,15 +156,16 @@ def poll_feeds(
     reports: dict[str, steps.FeedReport] = {
         f["url"]: steps.FeedReport(f["url"], f["name"]) for f in due
     }
+    model_path = current_model_path(settings, db)  # the model of this whole poll
     # Already running when a CLI command started it; a served deployment's run starts it here.
-    start_worker_server(worker_model_environment(settings, db))
+    start_worker_server(worker_model_environment(model_path))
     with (
         make_client(
             settings.fetch.user_agent, settings.fetch.connect_timeout, steps.policy_from(settings)
         ) as http,
         WorkerPool(settings.fetch.worker_processes, settings.fetch.work_timeout) as pool,
     ):
-        classifier = steps.BatchClassifier(settings, db, pool, started, logger)
+        classifier = steps.BatchClassifier(db, pool, model_path, started, logger)
         # quote(): Prefect would otherwise walk these arguments looking for futures, on every call.
         fetches = {f["url"]: fetch_feed_task.submit(http, f, quote(settings)) for f in due}
         limiter = steps.HostLimiter(

@@ -25,7 +25,7 @@ from flows.dedupe import RECENT_WINDOW, StoryIndex, fingerprint, is_current
 from flows.extract import Extraction, choose_text, extract_page, is_extractable
 from flows.fetch import FEED_ACCEPT, FetchError, FetchLimits, FetchResult, fetch
 from flows.guard import AddressPolicy
-from flows.modelstore import cached_model, current_model_path
+from flows.modelstore import cached_model
 from flows.parse import Entry, FeedParseError, ParsedFeed, parse_feed
 from flows.settings import Settings
 from flows.workers import WorkerPool, WorkFailed
@@ -373,21 +373,21 @@ def record_feed_failure(
 
 
 class BatchClassifier:
-    """Classifies the poll's batches as they arrive, each in a worker process, with the model
-    that is current when the poll starts. A model that cannot load, or fails on a batch, leaves
-    those articles unclassified (with their language) for a later run, and the problem is
-    reported."""
+    """Classifies the poll's batches as they arrive, each in a worker process, with the model at
+    `model_path` (None: the bundled one), the one current when the poll started. A model that
+    cannot load, or fails on a batch, leaves those articles unclassified (with their language)
+    for a later run, and the problem is reported."""
 
     def __init__(
         self,
-        settings: Settings,
         db: sqlite_utils.Database,
         pool: WorkerPool,
+        model_path: Path | None,
         now: datetime,
         logger: logging.Logger | logging.LoggerAdapter,
     ):
-        self.db, self.pool, self.now, self.logger = db, pool, now, logger
-        self.model_path = current_model_path(settings, db)
+        self.db, self.pool, self.model_path = db, pool, model_path
+        self.now, self.logger = now, logger
         self.problem: str | None = None
 
     def rows(self, articles: list[dict], what: str) -> list[dict]:
