@@ -78,8 +78,11 @@ def fetch_articles_task(
     now: datetime,
     limiter: steps.HostLimiter,
     progress: Any,
+    order: int,
 ) -> list[dict]:
-    return steps.fetch_articles(http, pool, entries, feed_url, settings, now, limiter, progress)
+    return steps.fetch_articles(
+        http, pool, entries, feed_url, settings, now, limiter, progress, order
+    )
 
 
 class Progress:
@@ -174,7 +177,7 @@ def poll_feeds(
         progress = Progress("poll-progress", len(due))
         batches: dict[PrefectFuture, tuple[dict, FetchResult, int]] = {}
         claimed: set[str] = set()  # articles a feed read earlier in this poll will fetch
-        for feed in due:
+        for order, feed in enumerate(due):
             parsed = _fetch_and_parse(
                 db,
                 pool,
@@ -199,6 +202,7 @@ def poll_feeds(
                     started,
                     limiter,
                     progress.advance,
+                    order,
                 )
                 batches[future] = (feed, result, seen)
         stories = steps.load_stories(db, started) if batches else None

@@ -162,9 +162,15 @@ class HostLimiter:
 
 
 def fetch_article(
-    http: httpx.Client, pool: WorkerPool, entry: Entry, settings: Settings, limiter: HostLimiter
+    http: httpx.Client,
+    pool: WorkerPool,
+    entry: Entry,
+    settings: Settings,
+    limiter: HostLimiter,
+    order: int = 0,
 ) -> Extraction:
-    """Fetch and extract one page; every failure falls back to the feed's summary with a note."""
+    """Fetch and extract one page (extraction waits its turn in the pool by `order`); every
+    failure falls back to the feed's summary with a note."""
     try:
         with limiter.slot(entry.link):
             page = fetch(http, entry.link, page_limits(settings), policy_from(settings))
@@ -187,6 +193,7 @@ def fetch_article(
             page.final_url,
             title=entry.title,
             metadata=not (entry.title and entry.published),
+            order=order,
         )
     except WorkFailed as error:
         return choose_text(
@@ -204,8 +211,10 @@ def fetch_articles(
     now: datetime,
     limiter: HostLimiter | None = None,
     progress: Callable[[int, int], None] | None = None,
+    order: int = 0,
 ) -> list[dict]:
-    """Fetch and extract pages concurrently (global and per-host limits); one article dict per entry."""
+    """Fetch and extract pages concurrently (global and per-host limits); one article dict per
+    entry. Of several batches, the one with the lowest `order` is extracted first."""
     limiter = limiter or HostLimiter(
         settings.fetch.per_host_concurrency, settings.fetch.page_concurrency
     )
@@ -215,7 +224,7 @@ def fetch_articles(
     def work(entry: Entry) -> dict:
         nonlocal done
         try:
-            extraction = fetch_article(http, pool, entry, settings, limiter)
+            extraction = fetch_article(http, pool, entry, settings, limiter, order)
         except Exception as error:  # one page's surprise must not cost the batch its other pages
             logger.exception("unexpected failure on %s", entry.link)
             extraction = choose_text(

@@ -11,12 +11,13 @@ process some 3 s of CPU. `start_worker_server()` starts that server ahead of the
 from __future__ import annotations
 
 import contextlib
+import heapq
+import itertools
 import multiprocessing
 import os
 import resource
 import threading
 import traceback
-from collections import deque
 from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
@@ -149,9 +150,12 @@ class _Handoff:
 
 
 class WorkerPool:
-    """A fixed set of workers shared by threads; each call borrows one worker. An urgent call
-    (a feed to parse, which unblocks a whole batch of pages) takes the next free worker ahead
-    of the calls already waiting. A returned worker is handed straight to the next waiting
+    """A fixed set of workers shared by threads; each call borrows one worker. Waiting calls
+    get a free worker urgent ones first (a feed to parse or a batch to classify, which unblock
+    whole batches of pages), then by `order` (lowest first), then in order of arrival. A poll
+    gives each feed's pages its feed's place as `order`, so feeds finish one after another and
+    each is classified and stored while the next one's pages are extracted, instead of all
+    finishing together at the end. A returned worker is handed straight to the next waiting
     call: with dozens of page threads waiting, waking them all on every return cost the poll
     a second of CPU per thousand pages."""
 
@@ -163,11 +167,12 @@ class WorkerPool:
         self._memory_limit = memory_limit
         self._idle: list[Worker] = []
         self._started = 0
-        self._waiting: dict[bool, deque[_Handoff]] = {True: deque(), False: deque()}
+        self._waiting: list[tuple[bool, int, int, _Handoff]] = []  # a heap
+        self._arrivals = itertools.count()
         self._lock = threading.Lock()
         start_worker_server()  # now, in case the command that runs this pool did not
 
-    def _borrow(self, urgent: bool) -> Worker:
+    def _borrow(self, urgent: bool, order: int) -> Worker:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
@@ -176,7 +181,8 @@ class WorkerPool:
                 self._started += 1
             else:
                 handoff = _Handoff()
-                self._waiting[urgent].append(handoff)
+                place = (not urgent, order, next(self._arrivals), handoff)
+                heapq.heappush(self._waiting, place)
         worker = handoff.wait() if handoff else None
         if worker is not None:
             return worker
@@ -188,16 +194,15 @@ class WorkerPool:
 
     def _release(self, worker: Worker | None) -> None:
         """Hand `worker` (None: the place of a worker that failed to start) to the next
-        waiting call, urgent ones first, else keep it idle (or give the place up)."""
+        waiting call, else keep it idle (or give the place up)."""
         with self._lock:
-            queue = self._waiting[True] or self._waiting[False]
-            if not queue:
+            if not self._waiting:
                 if worker is None:
                     self._started -= 1
                 else:
                     self._idle.append(worker)
                 return
-            handoff = queue.popleft()
+            *_, handoff = heapq.heappop(self._waiting)
         handoff.give(worker)
 
     def run(
@@ -206,9 +211,10 @@ class WorkerPool:
         *args: Any,
         timeout: float | None = None,
         urgent: bool = False,
+        order: int = 0,
         **kwargs: Any,
     ) -> Any:
-        worker = self._borrow(urgent)
+        worker = self._borrow(urgent, order)
         try:
             return worker.call(function, args, kwargs, timeout or self.timeout)
         finally:

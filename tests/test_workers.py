@@ -62,3 +62,31 @@ def test_an_urgent_call_takes_the_next_free_worker_ahead_of_waiting_calls():
             thread.join()
     assert finished[:2] == ["busy", "feed"]
     assert sorted(finished[2:]) == ["page 0", "page 1", "page 2"]
+
+
+def test_waiting_calls_are_served_by_order_then_by_arrival():
+    finished: list[str] = []
+
+    def call(pool: WorkerPool, name: str, order: int) -> None:
+        pool.run(time.sleep, 0.0, order=order)
+        finished.append(name)
+
+    with WorkerPool(1, timeout=20) as pool:
+        pool.run(len, "start the one worker")
+        busy = threading.Thread(target=pool.run, args=(time.sleep, 1.5))
+        busy.start()
+        time.sleep(0.3)
+        waiting = []
+        for name, order in [
+            ("late feed a", 2),
+            ("early feed a", 1),
+            ("late feed b", 2),
+            ("early feed b", 1),
+            ("first feed", 0),
+        ]:
+            waiting.append(threading.Thread(target=call, args=(pool, name, order)))
+            waiting[-1].start()
+            time.sleep(0.05)  # arrival order is part of what is tested
+        for thread in (busy, *waiting):
+            thread.join()
+    assert finished == ["first feed", "early feed a", "early feed b", "late feed a", "late feed b"]
