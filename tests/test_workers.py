@@ -71,22 +71,24 @@ def test_waiting_calls_are_served_by_order_then_by_arrival():
         pool.run(time.sleep, 0.0, order=order)
         finished.append(name)
 
+    def wait_until_queued(pool: WorkerPool, count: int) -> None:
+        # Arrival order is part of what is tested: each call is queued before the next starts.
+        deadline = time.monotonic() + 10
+        while len(pool._waiting) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     with WorkerPool(1, timeout=20) as pool:
         pool.run(len, "start the one worker")
-        busy = threading.Thread(target=pool.run, args=(time.sleep, 1.5))
+        busy = threading.Thread(target=pool.run, args=(time.sleep, 2.0))
         busy.start()
         time.sleep(0.3)
+        calls = [("late a", 2), ("early a", 1), ("late b", 2), ("early b", 1), ("first", 0)]
         waiting = []
-        for name, order in [
-            ("late feed a", 2),
-            ("early feed a", 1),
-            ("late feed b", 2),
-            ("early feed b", 1),
-            ("first feed", 0),
-        ]:
+        for queued, (name, order) in enumerate(calls, start=1):
             waiting.append(threading.Thread(target=call, args=(pool, name, order)))
             waiting[-1].start()
-            time.sleep(0.05)  # arrival order is part of what is tested
+            wait_until_queued(pool, queued)
+        assert len(pool._waiting) == len(calls), "the busy call ended before all were queued"
         for thread in (busy, *waiting):
             thread.join()
-    assert finished == ["first feed", "early feed a", "early feed b", "late feed a", "late feed b"]
+    assert finished == ["first", "early a", "early b", "late a", "late b"]
