@@ -81,7 +81,8 @@ def test_waiting_calls_are_served_by_order_then_by_arrival():
         pool.run(len, "start the one worker")
         busy = threading.Thread(target=pool.run, args=(time.sleep, 2.0))
         busy.start()
-        time.sleep(0.3)
+        while pool._idle:  # until the busy call holds the one worker
+            time.sleep(0.01)
         calls = [("late a", 2), ("early a", 1), ("late b", 2), ("early b", 1), ("first", 0)]
         waiting = []
         for queued, (name, order) in enumerate(calls, start=1):
