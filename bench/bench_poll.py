@@ -29,7 +29,9 @@ temporary local server: that start-up is timed apart (import of the flow module,
 and a second empty flow run: start-up = first - second) and is not part of the poll's time.
 The poll's "own" time is Prefect's start_time -> end_time of the poll-feeds flow run; "call"
 is the wall time of the flow call (flow-run creation and result handling added). The ratio
-uses the call time.
+uses the call time. After each volume poll its process also runs a flow of as many empty
+tasks as the poll had task runs, submitted the same way, for Prefect's own CPU per task run
+(client, and server less its idle load).
 
 The local server must send with TCP_NODELAY: with Nagle's algorithm on, a response written as
 headers then body waits ~40 ms for the client's delayed ACK, which no real server does.
@@ -617,6 +619,44 @@ def apply_experiments(names: list[str]) -> None:
         PATCHES[name]()
 
 
+# Long enough for Prefect's server to record what a flow run's tasks reported.
+SERVER_SETTLE_SECONDS = 2.0
+
+
+def prefect_task_cost(servers: list[int], tasks: int) -> dict[str, float]:
+    """Prefect's own CPU per task run, client and server, from a flow that submits `tasks`
+    empty tasks the way the poll submits its own, less the same flow with none."""
+    from prefect import flow, task
+    from prefect.cache_policies import NO_CACHE
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows.pipeline import FEED_CONCURRENCY
+
+    @task(name="bench-empty-task", cache_policy=NO_CACHE)
+    def nothing(number: int) -> int:
+        return number
+
+    @flow(name="bench-empty-tasks", task_runner=ThreadPoolTaskRunner(FEED_CONCURRENCY))
+    def submitted(count: int) -> None:
+        for future in [nothing.submit(number) for number in range(count)]:
+            future.result()
+
+    def cpu_of(count: int) -> tuple[float, float]:
+        server, client = sum(clock_seconds(pid) for pid in servers), time.process_time()
+        submitted(count)
+        time.sleep(SERVER_SETTLE_SECONDS)
+        return time.process_time() - client, sum(clock_seconds(pid) for pid in servers) - server
+
+    cpu_of(2)  # the first task runs of a process pay for imports
+    idle_client, idle_server = cpu_of(0)
+    client, server = cpu_of(tasks)
+    return {
+        "tasks": tasks,
+        "client_ms": max(client - idle_client, 0.0) * 1000 / tasks,
+        "server_ms": max(server - idle_server, 0.0) * 1000 / tasks,
+    }
+
+
 def child_poll(args: argparse.Namespace) -> int:
     """One poll in a process of its own; writes its figures as JSON to args.out."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -723,6 +763,10 @@ def child_poll(args: argparse.Namespace) -> int:
         "outcomes": _count(info["outcome"] for info in summary["per_feed"].values()),
     }
     figures["steps"] = timer.report()
+    # fetch-feed for each due feed, fetch-articles for each with new entries
+    task_runs = len(summary["per_feed"]) + figures["outcomes"].get("new", 0)
+    if args.task_cost and task_runs:
+        figures["prefect_task_cost"] = prefect_task_cost(servers, task_runs)
     if profiles:
         path = Path(args.out).with_suffix(".profile.txt")
         profiles.write(path)
@@ -1197,7 +1241,7 @@ def volume_scenario(
                 workdir,
                 f"volume-poll-{round_}",
                 env,
-                ["--config", str(config)],
+                ["--config", str(config), "--task-cost"],
                 sample=True,
             )
             poll["local_server_cpu_seconds"] = (
@@ -1359,6 +1403,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help=argparse.SUPPRESS)
     parser.add_argument("--urls", help=argparse.SUPPRESS)
     parser.add_argument("--force", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--task-cost", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child == "poll":
         return child_poll(args)
@@ -1591,6 +1636,7 @@ def print_table(results: dict[str, Any]) -> bool:
                 "in a process of its own while Prefect starts",
                 "separate",
             ),
+            ("   Prefect's CPU per task run (empty tasks, apart)", _task_cost(poll), ""),
             (
                 "c. peak RSS, poll process (RUSAGE_SELF)",
                 f"{memory['self_peak_mb']:.0f} MB"
@@ -1733,6 +1779,17 @@ def _startup(figures: dict[str, Any]) -> str:
         f"{figures['import_seconds'] + figures['prefect_server_start_seconds']:.1f} s "
         f"(import {figures['import_seconds']:.1f} + server {figures['prefect_server_start_seconds']:.1f}; "
         f"an empty flow run then costs {figures['empty_flow_seconds']:.2f} s)"
+    )
+
+
+def _task_cost(figures: dict[str, Any]) -> str:
+    cost = figures.get("prefect_task_cost")
+    if not cost:
+        return "not measured"
+    each = cost["client_ms"] + cost["server_ms"]
+    return (
+        f"{each:.0f} ms ({cost['client_ms']:.0f} client + {cost['server_ms']:.0f} server); "
+        f"the poll's {cost['tasks']} task runs: about {each * cost['tasks'] / 1000:.1f} s"
     )
 
 
