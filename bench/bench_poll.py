@@ -678,14 +678,12 @@ def child_poll(args: argparse.Namespace) -> int:
     imported = time.perf_counter()
     from multiprocessing import forkserver
 
-    from flows.modelstore import current_model_path, worker_model_environment
+    from flows.modelstore import current_model_path, start_worker_server_with
     from flows.prefect_env import direct_flow_runs
-    from flows.workers import start_worker_server
     from storage import open_database
 
     # As the CLI does: the worker server imports and loads the model while Prefect starts.
-    model = current_model_path(settings, open_database(settings.storage.path))
-    start_worker_server(worker_model_environment(model))
+    start_worker_server_with(current_model_path(settings, open_database(settings.storage.path)))
 
     flow_runs = contextlib.ExitStack()  # held to the end: as the CLI calls its flows
     flow_runs.enter_context(direct_flow_runs())

@@ -77,10 +77,9 @@ class Context:
     def polls(self) -> AbstractContextManager[None]:
         """As flow_runs(), for a command that polls: the worker server starts first, so its
         imports overlap Prefect's start-up."""
-        from flows.modelstore import current_model_path, worker_model_environment
-        from flows.workers import start_worker_server
+        from flows.modelstore import current_model_path, start_worker_server_with
 
-        start_worker_server(worker_model_environment(current_model_path(self.settings, self.db())))
+        start_worker_server_with(current_model_path(self.settings, self.db()))
         return self.flow_runs()
 
     def db(self) -> Any:

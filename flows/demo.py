@@ -207,14 +207,12 @@ def run_demo(workdir: Path, echo: Callable[[str], None] = print) -> dict[str, An
         home = configure_prefect(settings)
         echo(f"Serving {len(articles)} sample articles in {len(feeds)} feeds at {server.url}")
         echo("Starting Prefect (a temporary local server; the first start takes 10-20 s)...")
-        from flows.modelstore import current_model_path, worker_model_environment
+        from flows.modelstore import current_model_path, start_worker_server_with
         from flows.pipeline import poll_feeds, send_digest
         from flows.prefect_env import direct_flow_runs
-        from flows.workers import start_worker_server
         from storage import open_database
 
-        model = current_model_path(settings, open_database(settings.storage.path))
-        start_worker_server(worker_model_environment(model))
+        start_worker_server_with(current_model_path(settings, open_database(settings.storage.path)))
         with direct_flow_runs():
             poll = poll_feeds(str(config))
             digest = send_digest(str(config))

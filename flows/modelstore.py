@@ -13,6 +13,7 @@ import sqlite_utils
 
 import classifiers
 from flows.settings import Settings
+from flows.workers import start_worker_server
 from storage.feeds import iso
 from storage.labels import training_examples
 from storage.registry import promoted_model, record_model
@@ -42,10 +43,10 @@ def cached_model(path: Path | None) -> Any:
     return _CACHED[key]
 
 
-def worker_model_environment(path: Path | None) -> dict[str, str]:
-    """What the worker server needs to load the model at `path` (None: the bundled one) ahead
-    of the poll."""
-    return {WORKER_MODEL_VARIABLE: str(path) if path else ""}
+def start_worker_server_with(path: Path | None) -> None:
+    """Start the worker server (flows.workers), telling it to load the model at `path` (None:
+    the bundled one) before it forks workers."""
+    start_worker_server({WORKER_MODEL_VARIABLE: str(path) if path else ""})
 
 
 def load_current_model(settings: Settings, db: sqlite_utils.Database | None) -> Any:

@@ -31,11 +31,11 @@ from alerts.send import DeliveryError
 from flows import poll as steps
 from flows.digest import deliver_digest, prepare_digest
 from flows.fetch import FetchError, FetchResult, make_client
-from flows.modelstore import current_model_path, retrain, worker_model_environment
+from flows.modelstore import current_model_path, retrain, start_worker_server_with
 from flows.parse import Entry, FeedParseError
 from flows.report import digest_preview_markdown, poll_summary_markdown
 from flows.settings import Settings, load_settings
-from flows.workers import WorkerPool, start_worker_server
+from flows.workers import WorkerPool
 from storage import feeds as feed_store
 from storage import open_database
 from storage.feeds import iso
@@ -161,7 +161,7 @@ def poll_feeds(
     }
     model_path = current_model_path(settings, db)  # the model of this whole poll
     # Already running when a CLI command started it; a served deployment's run starts it here.
-    start_worker_server(worker_model_environment(model_path))
+    start_worker_server_with(model_path)
     with (
         make_client(
             settings.fetch.user_agent, settings.fetch.connect_timeout, steps.policy_from(settings)
