@@ -661,7 +661,7 @@ class Analysis:
     mentions: list[Mention]
     cues: list[int]
     bounds: list[tuple[int, int]]
-    prefix: dict[int, list[int]]
+    prefix: dict[int, list[int]]  # running_counts(cues)
     own: list[Mention] = field(default_factory=list)
     foreign: dict[str, list[Mention]] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
@@ -671,10 +671,6 @@ class Analysis:
     def candidates(self) -> list[str]:
         """Foreign codes by first mention."""
         return list(self.foreign)
-
-    def running_count(self, flag: int) -> list[int]:
-        """Tokens of cue class ``flag`` before each position (see :func:`running_counts`)."""
-        return self.prefix[flag]
 
     def window_count(self, flag: int, windows: list[tuple[int, int]]) -> int:
         """Tokens of cue class ``flag`` over several windows (``0 <= lo``, ``hi`` at most

@@ -215,12 +215,9 @@ class Gazetteer:
         return index
 
     @cached_property
-    def _lengths(self) -> dict[str, tuple[int, ...]]:
-        """For each first word, the lengths of the terms it starts, longest first."""
-        lengths: dict[str, set[int]] = {}
-        for key in self._index:
-            lengths.setdefault(key[0], set()).add(len(key))
-        return {w: tuple(sorted(n, reverse=True)) for w, n in lengths.items()}
+    def _first_words(self) -> frozenset[str]:
+        """The words terms begin with (the lengths to try come from _pairs and _singles)."""
+        return frozenset(key[0] for key in self._index)
 
     def find(self, doc: TokenizedDocument) -> list[Mention]:
         """Every longest, non-overlapping gazetteer match in ``doc``, left to right."""
@@ -283,7 +280,7 @@ class Gazetteer:
 
     def _heads(self, word: str) -> tuple[str, ...]:
         """Forms of ``word`` (itself, or without Arabic proclitics) that begin a term."""
-        return tuple(v for v in arabic_variants(word) if v in self._lengths)
+        return tuple(v for v in arabic_variants(word) if v in self._first_words)
 
     def _match_at(
         self,
