@@ -352,27 +352,25 @@ def rusage_mb() -> dict[str, float]:
     return figures
 
 
-def proc_pss_kb(pid: int) -> int:
-    """Proportional set size: the process's own pages plus its share of pages it shares."""
+def _proc_kb(pid: int, file: str, key: str) -> int:
+    """The kB figure on the `key:` line of /proc/<pid>/<file>; 0 when unknown."""
     try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def proc_status_kb(pid: int, key: str) -> int:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
+        with open(f"/proc/{pid}/{file}", encoding="ascii", errors="replace") as handle:
             for line in handle:
                 if line.startswith(key + ":"):
                     return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+def proc_pss_kb(pid: int) -> int:
+    """Proportional set size: the process's own pages plus its share of pages it shares."""
+    return _proc_kb(pid, "smaps_rollup", "Pss")
+
+
+def proc_status_kb(pid: int, key: str) -> int:
+    return _proc_kb(pid, "status", key)
 
 
 def cpu_seconds() -> dict[str, float]:
